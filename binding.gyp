@@ -1,0 +1,20 @@
+{
+  "targets": [
+    {
+      "target_name": "percpu",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/region.cc"
+      ],
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
+      ],
+      "defines": [
+        "NAPI_VERSION=8"
+      ],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=gnu++20", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

@@ -1,0 +1,26 @@
+/**
+ * percpu: Linux kernel per-CPU variables for Node.js. Worker threads stand in for CPUs; numeric
+ * ops are single GS-segment-relative x86-64 instructions.
+ */
+export * from './errors';
+export { NUMERIC_TYPES, typeInfo, wrap, checkValue } from './types';
+export type { NumericType, BigNumericType, ValueOf, TypeInfo } from './types';
+export { setup, region, bind, unbind, thisCpu, stats, DEFAULT_AREA_SIZE } from './region';
+export type { RegionOptions, RegionInfo, AllocatorStats } from './region';
+export {
+  CpuGuard,
+  PerCpuToken,
+  PerCpuVariable,
+  StaticPerCpu,
+  DynamicPerCpu,
+  NUMERIC_OPS,
+  definePerCpu,
+  getStaticPerCpu,
+  revive,
+  isSharedPerCpu,
+} from './percpu';
+export type { Slot, PerCpuNumeric, NumericOp, SharedPerCpu } from './percpu';
+export { CpuSet } from './cpuset';
+export type { CpuSetOptions } from './cpuset';
+export { task } from './task';
+export type { Task, TaskArgs } from './task';

@@ -1,0 +1,276 @@
+/**
+ * Per-CPU variables: StaticPerCpu, DynamicPerCpu, CpuGuard, the guarded token and PerCpuNumeric,
+ * mirroring the Rust series' kernel::percpu.
+ */
+import { GuardError, PerCpuTypeError } from './errors';
+import { native, type NativeHandle } from './native';
+import { typeInfo, type NumericType, type ValueOf } from './types';
+
+/**
+ * Holds off "preemption" of this thread from its CPU: while a guard is held the thread cannot be
+ * unbound. Like Rust's CpuGuard it cannot move to another thread (a JS object cannot).
+ */
+export class CpuGuard implements Disposable {
+  /** The CPU this guard pins. */
+  readonly cpu: number;
+  #live = true;
+
+  /** Throws NotBoundError when the calling thread is not bound to a CPU. */
+  constructor() {
+    native.preemptDisable();
+    this.cpu = native.thisCpu();
+  }
+
+  get live(): boolean {
+    return this.#live;
+  }
+
+  /** Ends the guard. Releasing twice is a GuardError. */
+  release(): void {
+    if (!this.#live) throw new GuardError('this CpuGuard was already released');
+    this.#live = false;
+    native.preemptEnable();
+  }
+
+  [Symbol.dispose](): void {
+    if (this.#live) this.release();
+  }
+}
+
+/** This CPU's slot of a variable, usable only inside `token.with()`. */
+export interface Slot<T extends NumericType> {
+  value: ValueOf<T>;
+}
+
+/** Exclusive access to this CPU's slot while a guard is held (Rust's PerCpuToken). */
+export class PerCpuToken<T extends NumericType> {
+  readonly #handle: NativeHandle;
+  readonly #guard: CpuGuard;
+
+  /** @internal */
+  constructor(handle: NativeHandle, guard: CpuGuard) {
+    this.#handle = handle;
+    this.#guard = guard;
+  }
+
+  /** Runs `fn` on this CPU's slot and returns what it returns. The slot is dead once `fn` returns. */
+  with<R>(fn: (slot: Slot<T>) => R): R {
+    const guard = this.#guard;
+    const handle = this.#handle;
+    if (!guard.live) throw new GuardError('the CpuGuard of this token was released');
+    let open = true;
+    const check = () => {
+      if (!open || !guard.live) throw new GuardError('a slot is usable only inside with() while its guard is held');
+    };
+    const slot: Slot<T> = {
+      get value() {
+        check();
+        return handle.read() as ValueOf<T>;
+      },
+      set value(value: ValueOf<T>) {
+        check();
+        handle.write(value);
+      },
+    };
+    try {
+      return fn(slot);
+    } finally {
+      open = false;
+    }
+  }
+}
+
+/** The names of PerCpuNumeric's ops, in the addon's op table order (native/ops.h). */
+export const NUMERIC_OPS = ['add', 'sub'] as const;
+export type NumericOp = (typeof NUMERIC_OPS)[number];
+
+/**
+ * Machine-intrinsic ops on this CPU's slot, each ONE gs-prefixed instruction (`add %reg,%gs:(off)`),
+ * needing no guard. Arithmetic wraps as the machine's does.
+ */
+export type PerCpuNumeric<T extends NumericType> = {
+  readonly [Op in NumericOp]: (value: ValueOf<T>) => void;
+};
+
+if (native.ops.join() !== NUMERIC_OPS.join()) {
+  throw new Error(`percpu: the addon's op table (${native.ops.join()}) does not match lib/percpu.ts`);
+}
+
+/** What StaticPerCpu and DynamicPerCpu share: this CPU's slot, any CPU's slot, the sum, num(). */
+export abstract class PerCpuVariable<T extends NumericType> {
+  readonly type: T;
+  /** @internal */
+  protected readonly handle: NativeHandle;
+  #numeric: PerCpuNumeric<T> | undefined;
+
+  /** @internal */
+  protected constructor(type: T, handle: NativeHandle) {
+    this.type = type;
+    this.handle = handle;
+  }
+
+  /** The numeric ops (Rust's `.num()`): `x.num().add(1)` is one `add` instruction relative to GS. */
+  num(): PerCpuNumeric<T> {
+    return (this.#numeric ??= Object.freeze(this.handle.ops()) as unknown as PerCpuNumeric<T>);
+  }
+
+  /** This CPU's slot, exclusively, while `guard` is held (Rust's `get_mut`). */
+  getMut(guard: CpuGuard): PerCpuToken<T> {
+    if (!(guard instanceof CpuGuard)) throw new PerCpuTypeError('getMut() takes a CpuGuard');
+    if (!guard.live) throw new GuardError('getMut() needs a live CpuGuard');
+    if (!this.handle.live) this.handle.read(); // throws ReleasedError
+    return new PerCpuToken(this.handle, guard);
+  }
+
+  /** Any CPU's slot (Rust's `get_remote_ptr(cpu)`), read with one naturally aligned load. */
+  readRemote(cpu: number): ValueOf<T> {
+    return this.handle.readRemote(cpu) as ValueOf<T>;
+  }
+
+  /** Writes any CPU's slot with one naturally aligned store. Racy against that CPU's own ops, as in the kernel. */
+  writeRemote(cpu: number, value: ValueOf<T>): void {
+    this.handle.writeRemote(cpu, value);
+  }
+
+  /** The exact sum of every CPU's slot (no wrap-around): a number for 8/16/32-bit types, a bigint otherwise. */
+  sum(): ValueOf<T> {
+    return this.handle.sum() as ValueOf<T>;
+  }
+
+  /** Every CPU's slot, by CPU. */
+  values(): ValueOf<T>[] {
+    const cpus = native.region()?.cpus ?? 0;
+    return Array.from({ length: cpus }, (_, cpu) => this.readRemote(cpu));
+  }
+
+  /** Byte offset in every CPU's area. For diagnostics: no API takes an offset. */
+  get offset(): number {
+    return this.handle.offset;
+  }
+}
+
+/** A static per-CPU variable (Rust's `define_per_cpu!`): one name, one offset, in every thread. */
+export class StaticPerCpu<T extends NumericType> extends PerCpuVariable<T> {
+  readonly name: string;
+
+  /** @internal */
+  constructor(name: string, type: T, handle: NativeHandle) {
+    super(type, handle);
+    this.name = name;
+  }
+
+  /** Shared access to this CPU's slot (Rust's CheckedPerCpu::get). JS has no borrow checker: same slot as getMut. */
+  get(guard: CpuGuard): PerCpuToken<T> {
+    return this.getMut(guard);
+  }
+
+  /** A plain-data description that another thread turns back into this variable with `revive()`. */
+  share(): SharedPerCpu<T> {
+    return { percpu: 'static', type: this.type, name: this.name };
+  }
+}
+
+/**
+ * Defines (or, in another thread, finds) the static per-CPU variable `name`: every CPU's slot
+ * starts at `init`. Every thread that defines the same name gets the same offset; a definition
+ * with another type or initial value throws ConflictError.
+ */
+export function definePerCpu<T extends NumericType>(name: string, type: T, init: ValueOf<T>): StaticPerCpu<T> {
+  return new StaticPerCpu(name, type, native.defineStatic(name, typeInfo(type).index, init));
+}
+
+/** The static defined as `name` (Rust's `get_static_per_cpu!`), or a PerCpuTypeError if there is none. */
+export function getStaticPerCpu<T extends NumericType>(name: string, type: T): StaticPerCpu<T> {
+  const handle = native.getStatic(name);
+  if (handle === null) throw new PerCpuTypeError(`no per-CPU static named '${name}' is defined`);
+  return new StaticPerCpu(name, type, checkHandleType(handle, type));
+}
+
+function checkHandleType<T extends NumericType>(handle: NativeHandle, type: T): NativeHandle {
+  if (handle.type === typeInfo(type).index) return handle;
+  const actual = native.types[handle.type]?.name;
+  if (handle.live && !handle.isStatic) handle.release(); // give back the redeemed reference
+  throw new PerCpuTypeError(`the per-CPU variable is a ${actual}, not a ${type}`);
+}
+
+/**
+ * A dynamically allocated per-CPU variable (Rust's DynamicPerCpu): a reference-counted handle.
+ * clone() and share() add references; the allocation is freed when the last one is released.
+ */
+export class DynamicPerCpu<T extends NumericType> extends PerCpuVariable<T> implements Disposable {
+  /** @internal */
+  constructor(type: T, handle: NativeHandle) {
+    super(type, handle);
+  }
+
+  /** Every CPU's slot is 0. Throws NoSpaceError when the area is full. */
+  static newZero<T extends NumericType>(type: T): DynamicPerCpu<T> {
+    return new DynamicPerCpu(type, native.allocate(typeInfo(type).index));
+  }
+
+  /** Every CPU's slot is `value`. */
+  static newWith<T extends NumericType>(type: T, value: ValueOf<T>): DynamicPerCpu<T> {
+    return new DynamicPerCpu(type, native.allocate(typeInfo(type).index, value));
+  }
+
+  /** CPU n's slot is `init(n)`. */
+  static newFrom<T extends NumericType>(type: T, init: (cpu: number) => ValueOf<T>): DynamicPerCpu<T> {
+    const info = typeInfo(type);
+    if (typeof init !== 'function') throw new PerCpuTypeError('newFrom() takes a function of the CPU number');
+    const cpus = native.region()?.cpus;
+    if (cpus === undefined) return new DynamicPerCpu(type, native.allocate(info.index)); // throws NotSetUpError
+    const values = Array.from({ length: cpus }, (_, cpu) => init(cpu));
+    return new DynamicPerCpu(type, native.allocate(info.index, values));
+  }
+
+  /** A new handle to the same slots (Rust's Arc clone). */
+  clone(): DynamicPerCpu<T> {
+    return new DynamicPerCpu(this.type, this.handle.clone());
+  }
+
+  /**
+   * A plain-data ticket holding one reference, for another thread (postMessage, task arguments):
+   * `revive()` there turns it into a handle. Each ticket revives once.
+   */
+  share(): SharedPerCpu<T> {
+    return { percpu: 'dynamic', type: this.type, ticket: this.handle.share() };
+  }
+
+  /** Drops this handle's reference. Using the handle afterwards throws ReleasedError. */
+  release(): void {
+    this.handle.release();
+  }
+
+  get released(): boolean {
+    return !this.handle.live;
+  }
+
+  /** References to the allocation, across all threads (handles plus unredeemed tickets); 0 once released. */
+  get refCount(): number {
+    return this.handle.refCount;
+  }
+
+  [Symbol.dispose](): void {
+    if (this.handle.live) this.handle.release();
+  }
+}
+
+/** A per-CPU variable in a form that crosses threads (structured clone). */
+export type SharedPerCpu<T extends NumericType = NumericType> =
+  | { readonly percpu: 'dynamic'; readonly type: T; readonly ticket: number }
+  | { readonly percpu: 'static'; readonly type: T; readonly name: string };
+
+/** True for what `share()` returns, after any structured clone. */
+export function isSharedPerCpu(value: unknown): value is SharedPerCpu {
+  const v = value as { percpu?: unknown } | null;
+  return typeof v === 'object' && v !== null && (v.percpu === 'dynamic' || v.percpu === 'static');
+}
+
+/** Turns a shared description back into a variable on this thread. A dynamic ticket works once. */
+export function revive<T extends NumericType>(shared: SharedPerCpu<T>): DynamicPerCpu<T> | StaticPerCpu<T> {
+  if (!isSharedPerCpu(shared)) throw new PerCpuTypeError('revive() takes what share() returned');
+  const { type } = shared;
+  typeInfo(type);
+  if (shared.percpu === 'static') return getStaticPerCpu(shared.name, type);
+  return new DynamicPerCpu(type, checkHandleType(native.redeem(shared.ticket), type));
+}

@@ -1,0 +1,541 @@
+// The JS face of the addon. Cold paths (set-up, binding, allocation, remote access) use
+// node-addon-api; the op path is a raw Node-API callback per (type, op, backend) whose data
+// pointer is the handle: JS call -> one argument conversion -> one instruction.
+#include <napi.h>
+
+#include <array>
+#include <string>
+
+#include "env_data.h"
+#include "errors.h"
+#include "numeric.h"
+#include "ops.h"
+#include "region.h"
+
+namespace percpu {
+
+// One thread's view of an allocation. Owned by the JS objects that point at it (the handle
+// object and the op functions made for it); freed when the last of them is finalized.
+// INVARIANT: while `live`, this ref holds one reference on `allocation`, so `offset` names a
+// live allocation of `type` in every CPU's area.
+struct HandleRef {
+  uint32_t offset;
+  bool live;
+  TypeId type{};
+  Allocation* allocation;
+  uint32_t js_owners;
+};
+
+namespace {
+
+using Backend = GsBackend;
+
+HandleRef* NewRef(Allocation* allocation) {
+  return new HandleRef{allocation->offset, true, allocation->type, allocation, 0};
+}
+
+void DropLiveRef(HandleRef* ref) {
+  if (!ref->live) return;
+  ref->live = false;
+  PutRef(ref->allocation);
+}
+
+void DropOwner(HandleRef* ref) {
+  if (--ref->js_owners > 0) return;
+  DropLiveRef(ref);  // the handle was only dropped, not released: do what release() would
+  delete ref;
+}
+
+void FinalizeOpFunction(napi_env, void* data, void*) { DropOwner(static_cast<HandleRef*>(data)); }
+
+bool ThrowReleased(napi_env env) {
+  return ThrowError(env, ErrorKind::kReleased, "this per-CPU handle has been released");
+}
+
+bool ThrowNotBound(napi_env env) {
+  return ThrowError(env, ErrorKind::kNotBound, "this thread is not bound to a CPU: bind it or run on a CpuSet");
+}
+
+// ---------------------------------------------------------------- the op path
+template <TypeId id, RmwOp op, class B>
+napi_value RmwCallback(napi_env env, napi_callback_info info) {
+  using T = typename Numeric<id>::T;
+  size_t argc = 1;
+  napi_value arg;
+  void* data;
+  napi_get_cb_info(env, info, &argc, &arg, nullptr, &data);
+  const HandleRef* ref = static_cast<const HandleRef*>(data);
+  if (__builtin_expect(!ref->live, 0)) return ThrowReleased(env), nullptr;
+  if (!ThisThreadBound()) return ThrowNotBound(env), nullptr;
+  T value = 0;  // always set by FromJs on success; the 0 quiets -Wmaybe-uninitialized
+  if (!FromJs<id>(env, arg, &value)) return nullptr;
+  ApplyRmw<B, op, T>(ref->offset, value);
+  return nullptr;
+}
+
+template <TypeId id, class B>
+constexpr std::array<napi_callback, kRmwOpCount> RmwRow() {
+#define PERCPU_ROW_ENTRY(op) &RmwCallback<id, RmwOp::op, B>,
+  return {PERCPU_RMW_OPS(PERCPU_ROW_ENTRY)};
+#undef PERCPU_ROW_ENTRY
+}
+
+template <class B>
+constexpr std::array<std::array<napi_callback, kRmwOpCount>, kTypeCount> kRmwTable = {
+#define PERCPU_TABLE_ROW(name, ctype, big) RmwRow<TypeId::name, B>(),
+    PERCPU_NUMERIC_TYPES(PERCPU_TABLE_ROW)
+#undef PERCPU_TABLE_ROW
+};
+
+// The floor for benchmarks: a raw Node-API call that does nothing.
+napi_value EmptyCall(napi_env, napi_callback_info) { return nullptr; }
+
+// ---------------------------------------------------------------- argument helpers (cold)
+bool GetInteger(napi_env env, const Napi::Value& value, const char* what, int64_t* out) {
+  double d;
+  if (!value.IsNumber() || napi_get_value_double(env, value, &d) != napi_ok || !std::isfinite(d) || d != std::trunc(d))
+    return ThrowError(env, ErrorKind::kInvalidArg, "%s must be an integer", what);
+  if (d < -9007199254740991.0 || d > 9007199254740991.0)
+    return ThrowError(env, ErrorKind::kOutOfRange, "%s is out of range", what);
+  *out = static_cast<int64_t>(d);
+  return true;
+}
+
+bool GetTypeId(napi_env env, const Napi::Value& value, TypeId* out) {
+  int64_t index;
+  if (!GetInteger(env, value, "type", &index)) return false;
+  if (index < 0 || index >= kTypeCount)
+    return ThrowError(env, ErrorKind::kInvalidArg, "unknown numeric type index %lld", (long long)index);
+  *out = static_cast<TypeId>(index);
+  return true;
+}
+
+bool GetCpu(napi_env env, const Napi::Value& value, uint32_t* cpu) {
+  int64_t index;
+  if (!GetInteger(env, value, "cpu", &index)) return false;
+  const Region* region = GetRegion();
+  if (region == nullptr) return ThrowError(env, ErrorKind::kNotSetUp, "the per-CPU region is not set up");
+  if (index < 0 || index >= region->nr_cpus)
+    return ThrowError(env, ErrorKind::kOutOfRange, "CPU %lld is out of range: the region has CPUs 0 to %u",
+                      (long long)index, region->nr_cpus - 1);
+  *cpu = static_cast<uint32_t>(index);
+  return true;
+}
+
+template <TypeId id>
+void WriteAllCpus(const Region* region, uint32_t offset, uint64_t bits) {
+  using T = typename Numeric<id>::T;
+  for (uint32_t cpu = 0; cpu < region->nr_cpus; ++cpu)
+    __atomic_store_n(RemotePtr<T>(region, cpu, offset), static_cast<T>(bits), __ATOMIC_RELAXED);
+}
+
+using WriteAllFn = void (*)(const Region*, uint32_t, uint64_t);
+constexpr WriteAllFn kWriteAll[] = {
+#define PERCPU_WRITE_ALL(name, ctype, big) &WriteAllCpus<TypeId::name>,
+    PERCPU_NUMERIC_TYPES(PERCPU_WRITE_ALL)
+#undef PERCPU_WRITE_ALL
+};
+
+template <TypeId id>
+bool ToBits(napi_env env, napi_value value, uint64_t* bits) {
+  typename Numeric<id>::T v;
+  if (!FromJs<id>(env, value, &v)) return false;
+  *bits = static_cast<uint64_t>(static_cast<std::make_unsigned_t<typename Numeric<id>::T>>(v));
+  return true;
+}
+
+bool ValueToBits(napi_env env, TypeId type, napi_value value, uint64_t* bits) {
+  return DispatchType(type, [&]<TypeId id>() { return ToBits<id>(env, value, bits); });
+}
+
+// ---------------------------------------------------------------- the handle object
+class NativeHandle : public Napi::ObjectWrap<NativeHandle> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeHandle",
+                       {
+                           InstanceMethod<&NativeHandle::Read>("read"),
+                           InstanceMethod<&NativeHandle::Write>("write"),
+                           InstanceMethod<&NativeHandle::ReadRemote>("readRemote"),
+                           InstanceMethod<&NativeHandle::WriteRemote>("writeRemote"),
+                           InstanceMethod<&NativeHandle::Sum>("sum"),
+                           InstanceMethod<&NativeHandle::Ops>("ops"),
+                           InstanceMethod<&NativeHandle::Clone>("clone"),
+                           InstanceMethod<&NativeHandle::Share>("share"),
+                           InstanceMethod<&NativeHandle::Release>("release"),
+                           InstanceAccessor<&NativeHandle::Live>("live"),
+                           InstanceAccessor<&NativeHandle::RefCountGetter>("refCount"),
+                           InstanceAccessor<&NativeHandle::Id>("id"),
+                           InstanceAccessor<&NativeHandle::Offset>("offset"),
+                           InstanceAccessor<&NativeHandle::Type>("type"),
+                           InstanceAccessor<&NativeHandle::IsStatic>("isStatic"),
+                       });
+  }
+
+  // Wraps `ref` in a new JS object. The only way to make one: JS cannot name a ref.
+  static Napi::Value Make(Napi::Env env, HandleRef* ref) {
+    EnvData* data = EnvData::Get(env);
+    napi_value ctor, object = nullptr;
+    napi_get_reference_value(env, data->handle_class, &ctor);
+    data->pending_ref = ref;
+    napi_new_instance(env, ctor, 0, nullptr, &object);
+    data->pending_ref = nullptr;
+    if (ref->js_owners == 0) {  // construction failed: give back what the ref holds
+      DropLiveRef(ref);
+      delete ref;
+      return Napi::Value();
+    }
+    return Napi::Value(env, object);
+  }
+
+  explicit NativeHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeHandle>(info) {
+    EnvData* data = EnvData::Get(info.Env());
+    ref_ = data->pending_ref;
+    if (ref_ == nullptr) {
+      ThrowError(info.Env(), ErrorKind::kInvalidArg, "per-CPU handles are made by the library, not constructed from JS");
+      return;
+    }
+    data->pending_ref = nullptr;
+    ref_->js_owners++;
+  }
+
+  ~NativeHandle() override {
+    if (ref_ != nullptr) DropOwner(ref_);
+  }
+
+ private:
+  bool RequireLive(napi_env env) const { return ref_->live || ThrowReleased(env); }
+
+  // this_cpu_read / this_cpu_write through GS, for the guarded token's slot.
+  Napi::Value Read(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    if (!RequireLive(env)) return Napi::Value();
+    if (!ThisThreadBound()) return ThrowNotBound(env), Napi::Value();
+    return Napi::Value(env, DispatchType(ref_->type, [&]<TypeId id>() {
+                         return ToJs<id>(env, Backend::read<typename Numeric<id>::T>(ref_->offset));
+                       }));
+  }
+
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    if (!RequireLive(env)) return Napi::Value();
+    if (!ThisThreadBound()) return ThrowNotBound(env), Napi::Value();
+    DispatchType(ref_->type, [&]<TypeId id>() {
+      typename Numeric<id>::T value;
+      if (FromJs<id>(env, info[0], &value)) Backend::write<typename Numeric<id>::T>(ref_->offset, value);
+      return 0;
+    });
+    return Napi::Value();
+  }
+
+  // per_cpu_ptr(x, cpu): any CPU's slot, from any thread, as one naturally aligned load or store.
+  Napi::Value ReadRemote(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    uint32_t cpu = 0;
+    if (!RequireLive(env) || !GetCpu(env, info[0], &cpu)) return Napi::Value();
+    const Region* region = GetRegion();
+    return Napi::Value(env, DispatchType(ref_->type, [&]<TypeId id>() {
+                         using T = typename Numeric<id>::T;
+                         return ToJs<id>(env, __atomic_load_n(RemotePtr<T>(region, cpu, ref_->offset), __ATOMIC_RELAXED));
+                       }));
+  }
+
+  Napi::Value WriteRemote(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    uint32_t cpu = 0;
+    if (!RequireLive(env) || !GetCpu(env, info[0], &cpu)) return Napi::Value();
+    const Region* region = GetRegion();
+    DispatchType(ref_->type, [&]<TypeId id>() {
+      using T = typename Numeric<id>::T;
+      T value;
+      if (FromJs<id>(env, info[1], &value))
+        __atomic_store_n(RemotePtr<T>(region, cpu, ref_->offset), value, __ATOMIC_RELAXED);
+      return 0;
+    });
+    return Napi::Value();
+  }
+
+  // The exact sum over all CPUs (no wrap-around): a number for 8/16/32-bit types, a bigint otherwise.
+  Napi::Value Sum(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    if (!RequireLive(env)) return Napi::Value();
+    const Region* region = GetRegion();
+    return Napi::Value(env, DispatchType(ref_->type, [&]<TypeId id>() -> napi_value {
+                         using T = typename Numeric<id>::T;
+                         __int128 total = 0;
+                         for (uint32_t cpu = 0; cpu < region->nr_cpus; ++cpu)
+                           total += __atomic_load_n(RemotePtr<T>(region, cpu, ref_->offset), __ATOMIC_RELAXED);
+                         napi_value result;
+                         if constexpr (!Numeric<id>::kBig) {
+                           napi_create_double(env, static_cast<double>(total), &result);
+                         } else {
+                           const int sign = total < 0;
+                           const unsigned __int128 magnitude =
+                               sign ? -static_cast<unsigned __int128>(total) : static_cast<unsigned __int128>(total);
+                           const uint64_t words[2] = {static_cast<uint64_t>(magnitude), static_cast<uint64_t>(magnitude >> 64)};
+                           napi_create_bigint_words(env, sign, 2, words, &result);
+                         }
+                         return result;
+                       }));
+  }
+
+  // The op functions for this handle: {add, sub, ...}, each a raw callback bound to the ref.
+  Napi::Value Ops(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    if (!RequireLive(env)) return Napi::Value();
+    const auto& row = kRmwTable<Backend>[static_cast<int>(ref_->type)];
+    Napi::Object ops = Napi::Object::New(env);
+    for (int op = 0; op < kRmwOpCount; ++op) {
+      napi_value fn;
+      napi_create_function(env, kRmwOpNames[op], NAPI_AUTO_LENGTH, row[op], ref_, &fn);
+      napi_add_finalizer(env, fn, ref_, FinalizeOpFunction, nullptr, nullptr);
+      ref_->js_owners++;
+      ops.Set(kRmwOpNames[op], Napi::Value(env, fn));
+    }
+    return ops;
+  }
+
+  Napi::Value Clone(const Napi::CallbackInfo& info) {
+    if (!RequireLive(info.Env())) return Napi::Value();
+    GetRef(ref_->allocation);
+    return Make(info.Env(), NewRef(ref_->allocation));
+  }
+
+  Napi::Value Share(const Napi::CallbackInfo& info) {
+    if (!RequireLive(info.Env())) return Napi::Value();
+    return Napi::Number::New(info.Env(), static_cast<double>(percpu::Share(ref_->allocation)));
+  }
+
+  Napi::Value Release(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    if (!RequireLive(env)) return Napi::Value();
+    if (ref_->allocation->is_static)
+      return ThrowError(env, ErrorKind::kInvalidArg, "a static per-CPU variable cannot be released"), Napi::Value();
+    DropLiveRef(ref_);
+    return Napi::Value();
+  }
+
+  Napi::Value Live(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), ref_->live); }
+  Napi::Value RefCountGetter(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), ref_->live ? static_cast<double>(RefCount(ref_->allocation)) : 0);
+  }
+  Napi::Value Id(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), ref_->allocation->id);
+  }
+  Napi::Value Type(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<int>(ref_->type));
+  }
+  Napi::Value IsStatic(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), ref_->allocation->is_static);
+  }
+  // For diagnostics only; no API takes an offset back.
+  Napi::Value Offset(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ref_->offset); }
+
+  HandleRef* ref_ = nullptr;
+};
+
+// ---------------------------------------------------------------- module functions
+Napi::Value Init(const Napi::CallbackInfo& info) {
+  if (!info[0].IsObject()) return ThrowError(info.Env(), ErrorKind::kInvalidArg, "init() takes the error classes"), Napi::Value();
+  RegisterErrorClasses(info.Env(), info[0]);
+  return Napi::Value();
+}
+
+Napi::Value RegionInfo(Napi::Env env, const Region* region) {
+  if (region == nullptr) return env.Null();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("cpus", region->nr_cpus);
+  result.Set("areaSize", region->area_size);
+  result.Set("gsMethod", GsMethod());
+  return result;
+}
+
+Napi::Value Setup(const Napi::CallbackInfo& info) {
+  int64_t cpus, area_size;
+  if (!GetInteger(info.Env(), info[0], "cpus", &cpus) || !GetInteger(info.Env(), info[1], "areaSize", &area_size))
+    return Napi::Value();
+  const Region* region = SetupRegion(info.Env(), cpus, area_size);
+  return region ? RegionInfo(info.Env(), region) : Napi::Value();
+}
+
+Napi::Value GetRegionInfo(const Napi::CallbackInfo& info) { return RegionInfo(info.Env(), GetRegion()); }
+
+Napi::Value BindCpu(const Napi::CallbackInfo& info) {
+  int64_t cpu;
+  if (GetInteger(info.Env(), info[0], "cpu", &cpu)) Bind(info.Env(), cpu);
+  return Napi::Value();
+}
+
+Napi::Value UnbindCpu(const Napi::CallbackInfo& info) {
+  Unbind(info.Env());
+  return Napi::Value();
+}
+
+// smp_processor_id(): read from %gs:0 like Linux's cpu_number, so it also proves where GS points.
+Napi::Value ThisCpu(const Napi::CallbackInfo& info) {
+  if (!ThisThreadBound()) return Napi::Number::New(info.Env(), -1);
+  return Napi::Number::New(info.Env(), Backend::read<int32_t>(kCpuNumberOffset));
+}
+
+Napi::Value PreemptDisable(const Napi::CallbackInfo& info) {
+  if (!ThisThreadBound()) return ThrowNotBound(info.Env()), Napi::Value();
+  return Napi::Number::New(info.Env(), ++tls_this_cpu.preempt_count);
+}
+
+Napi::Value PreemptEnable(const Napi::CallbackInfo& info) {
+  if (!ThisThreadBound() || tls_this_cpu.preempt_count == 0)
+    return ThrowError(info.Env(), ErrorKind::kGuard, "no CpuGuard is held on this thread"), Napi::Value();
+  return Napi::Number::New(info.Env(), --tls_this_cpu.preempt_count);
+}
+
+Napi::Value PreemptCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), tls_this_cpu.preempt_count);
+}
+
+// allocate(type, init): init is undefined (zero), one value for every CPU, or an array with one
+// value per CPU. Every value is checked before anything is allocated.
+Napi::Value Allocate(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  TypeId type{};
+  if (!GetTypeId(env, info[0], &type)) return Napi::Value();
+  const Region* region = GetRegion();
+  if (region == nullptr)
+    return ThrowError(env, ErrorKind::kNotSetUp, "the per-CPU region is not set up: call setup() or start a CpuSet first"),
+           Napi::Value();
+  std::vector<uint64_t> bits;
+  Napi::Value init = info[1];
+  if (init.IsArray()) {
+    Napi::Array values = init.As<Napi::Array>();
+    if (values.Length() != region->nr_cpus)
+      return ThrowError(env, ErrorKind::kInvalidArg, "expected %u initial values, one per CPU", region->nr_cpus), Napi::Value();
+    bits.resize(region->nr_cpus);
+    for (uint32_t cpu = 0; cpu < region->nr_cpus; ++cpu)
+      if (!ValueToBits(env, type, values.Get(cpu), &bits[cpu])) return Napi::Value();
+  } else if (!init.IsUndefined()) {
+    bits.resize(1);
+    if (!ValueToBits(env, type, init, &bits[0])) return Napi::Value();
+  }
+  Allocation* allocation = AllocateDynamic(env, type);
+  if (allocation == nullptr) return Napi::Value();
+  if (bits.size() == 1) kWriteAll[static_cast<int>(type)](region, allocation->offset, bits[0]);
+  for (uint32_t cpu = 0; bits.size() > 1 && cpu < region->nr_cpus; ++cpu) {
+    // Per-CPU initial values: write each CPU's slot with the type's width.
+    DispatchType(type, [&]<TypeId id>() {
+      using T = typename Numeric<id>::T;
+      __atomic_store_n(RemotePtr<T>(region, cpu, allocation->offset), static_cast<T>(bits[cpu]), __ATOMIC_RELAXED);
+      return 0;
+    });
+  }
+  return NativeHandle::Make(env, NewRef(allocation));
+}
+
+Napi::Value DefineStaticVar(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  TypeId type{};
+  uint64_t bits;
+  if (!info[0].IsString()) return ThrowError(env, ErrorKind::kInvalidArg, "a static's name must be a string"), Napi::Value();
+  const std::string name = info[0].As<Napi::String>();
+  if (name.empty() || name.size() > 256)
+    return ThrowError(env, ErrorKind::kInvalidArg, "a static's name must have 1 to 256 characters"), Napi::Value();
+  if (!GetTypeId(env, info[1], &type) || !ValueToBits(env, type, info[2], &bits)) return Napi::Value();
+  Allocation* allocation = DefineStatic(env, name, type, bits, kWriteAll[static_cast<int>(type)]);
+  if (allocation == nullptr) return Napi::Value();
+  return NativeHandle::Make(env, NewRef(allocation));  // statics ignore references
+}
+
+Napi::Value GetStaticVar(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) return ThrowError(info.Env(), ErrorKind::kInvalidArg, "a static's name must be a string"), Napi::Value();
+  Allocation* allocation = FindStatic(info[0].As<Napi::String>());
+  if (allocation == nullptr) return info.Env().Null();
+  return NativeHandle::Make(info.Env(), NewRef(allocation));
+}
+
+bool GetTicket(napi_env env, const Napi::Value& value, uint64_t* ticket) {
+  int64_t number;
+  if (!GetInteger(env, value, "ticket", &number)) return false;
+  if (number <= 0) return ThrowError(env, ErrorKind::kInvalidArg, "not a share ticket");
+  *ticket = static_cast<uint64_t>(number);
+  return true;
+}
+
+Napi::Value RedeemTicket(const Napi::CallbackInfo& info) {
+  uint64_t ticket = 0;
+  if (!GetTicket(info.Env(), info[0], &ticket)) return Napi::Value();
+  Allocation* allocation = Redeem(ticket);
+  if (allocation == nullptr)
+    return ThrowError(info.Env(), ErrorKind::kReleased, "share ticket %llu is unknown or was already redeemed",
+                      (unsigned long long)ticket),
+           Napi::Value();
+  return NativeHandle::Make(info.Env(), NewRef(allocation));  // adopts the ticket's reference
+}
+
+Napi::Value DropShareTicket(const Napi::CallbackInfo& info) {
+  uint64_t ticket = 0;
+  if (!GetTicket(info.Env(), info[0], &ticket)) return Napi::Value();
+  return Napi::Boolean::New(info.Env(), DropTicket(ticket));
+}
+
+Napi::Value GetStatsObject(const Napi::CallbackInfo& info) {
+  const Stats stats = GetStats();
+  Napi::Object result = Napi::Object::New(info.Env());
+  result.Set("liveAllocations", static_cast<double>(stats.live_allocations));
+  result.Set("bytesInUse", static_cast<double>(stats.bytes_in_use));
+  result.Set("freeBytes", static_cast<double>(stats.free_bytes));
+  result.Set("largestFree", static_cast<double>(stats.largest_free));
+  result.Set("freeBlocks", static_cast<double>(stats.free_blocks));
+  result.Set("outstandingTickets", static_cast<double>(stats.tickets));
+  return result;
+}
+
+Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
+  auto* data = new EnvData();
+  napi_set_instance_data(
+      env, data, [](napi_env, void* d, void*) { delete static_cast<EnvData*>(d); }, nullptr);
+  // A thread that ends while bound gives its CPU back and gets its old GS base.
+  napi_add_env_cleanup_hook(env, [](void*) { UnbindForExit(); }, nullptr);
+
+  Napi::Function handle_class = NativeHandle::Define(env);
+  napi_create_reference(env, handle_class, 1, &data->handle_class);
+
+  Napi::Array types = Napi::Array::New(env, kTypeCount);
+  for (int i = 0; i < kTypeCount; ++i) {
+    Napi::Object type = Napi::Object::New(env);
+    type.Set("name", kTypes[i].name);
+    type.Set("size", kTypes[i].size);
+    type.Set("big", kTypes[i].big);
+    types.Set(i, type);
+  }
+  Napi::Array ops = Napi::Array::New(env, kRmwOpCount);
+  for (int i = 0; i < kRmwOpCount; ++i) ops.Set(i, kRmwOpNames[i]);
+
+  napi_value empty;
+  napi_create_function(env, "emptyCall", NAPI_AUTO_LENGTH, EmptyCall, nullptr, &empty);
+
+  exports.Set("types", types);
+  exports.Set("ops", ops);
+  exports.Set("backend", Backend::kName);
+  exports.Set("emptyCall", Napi::Value(env, empty));
+  exports.Set("init", Napi::Function::New<Init>(env, "init"));
+  exports.Set("setup", Napi::Function::New<Setup>(env, "setup"));
+  exports.Set("region", Napi::Function::New<GetRegionInfo>(env, "region"));
+  exports.Set("bind", Napi::Function::New<BindCpu>(env, "bind"));
+  exports.Set("unbind", Napi::Function::New<UnbindCpu>(env, "unbind"));
+  exports.Set("thisCpu", Napi::Function::New<ThisCpu>(env, "thisCpu"));
+  exports.Set("preemptDisable", Napi::Function::New<PreemptDisable>(env, "preemptDisable"));
+  exports.Set("preemptEnable", Napi::Function::New<PreemptEnable>(env, "preemptEnable"));
+  exports.Set("preemptCount", Napi::Function::New<PreemptCount>(env, "preemptCount"));
+  exports.Set("allocate", Napi::Function::New<Allocate>(env, "allocate"));
+  exports.Set("defineStatic", Napi::Function::New<DefineStaticVar>(env, "defineStatic"));
+  exports.Set("getStatic", Napi::Function::New<GetStaticVar>(env, "getStatic"));
+  exports.Set("redeem", Napi::Function::New<RedeemTicket>(env, "redeem"));
+  exports.Set("dropTicket", Napi::Function::New<DropShareTicket>(env, "dropTicket"));
+  exports.Set("stats", Napi::Function::New<GetStatsObject>(env, "stats"));
+  return exports;
+}
+
+}  // namespace
+}  // namespace percpu
+
+static Napi::Object InitPerCpu(Napi::Env env, Napi::Object exports) { return percpu::ModuleInit(env, exports); }
+
+NODE_API_MODULE(NODE_GYP_MODULE_NAME, InitPerCpu)
