@@ -2,7 +2,7 @@
  * Per-CPU variables: StaticPerCpu, DynamicPerCpu, CpuGuard, the guarded token and PerCpuNumeric,
  * mirroring the Rust series' kernel::percpu.
  */
-import { GuardError, PerCpuTypeError } from './errors';
+import { GuardError, NotSetUpError, PerCpuTypeError, ReleasedError } from './errors';
 import { native, type NativeHandle } from './native';
 import { typeInfo, type NumericType, type ValueOf } from './types';
 
@@ -118,7 +118,7 @@ export abstract class PerCpuVariable<T extends NumericType> {
   getMut(guard: CpuGuard): PerCpuToken<T> {
     if (!(guard instanceof CpuGuard)) throw new PerCpuTypeError('getMut() takes a CpuGuard');
     if (!guard.live) throw new GuardError('getMut() needs a live CpuGuard');
-    if (!this.handle.live) this.handle.read(); // throws ReleasedError
+    if (!this.handle.live) throw new ReleasedError('this per-CPU handle has been released');
     return new PerCpuToken(this.handle, guard);
   }
 
@@ -218,7 +218,7 @@ export class DynamicPerCpu<T extends NumericType> extends PerCpuVariable<T> impl
     const info = typeInfo(type);
     if (typeof init !== 'function') throw new PerCpuTypeError('newFrom() takes a function of the CPU number');
     const cpus = native.region()?.cpus;
-    if (cpus === undefined) return new DynamicPerCpu(type, native.allocate(info.index)); // throws NotSetUpError
+    if (cpus === undefined) throw new NotSetUpError('the per-CPU region is not set up: call setup() or start a CpuSet first');
     const values = Array.from({ length: cpus }, (_, cpu) => init(cpu));
     return new DynamicPerCpu(type, native.allocate(info.index, values));
   }
