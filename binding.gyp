@@ -14,7 +14,10 @@
         "NAPI_VERSION=8"
       ],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
-      "cflags_cc": ["-std=gnu++20", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+      "cflags_cc": [
+        "-std=gnu++20", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter",
+        "-fno-ipa-icf"
+      ]
     }
   ]
 }

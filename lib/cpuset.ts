@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { CpuDiedError, PerCpuRangeError, PerCpuTypeError, TaskError } from './errors';
+import { ConflictError, CpuDiedError, PerCpuRangeError, PerCpuTypeError, TaskError } from './errors';
 import { native } from './native';
 import { setup, type RegionOptions } from './region';
 import {
@@ -70,6 +70,8 @@ function settle(pending: Pending, fn: () => void): void {
 }
 
 const workerScript = path.join(__dirname, 'worker.js');
+// One set at a time: this thread is CPU 0 of it.
+let openSet: CpuSet | undefined;
 let nextTaskId = 1;
 
 /** N CPUs: this thread is CPU 0, worker threads are CPUs 1..N-1. */
@@ -92,7 +94,11 @@ export class CpuSet implements AsyncDisposable {
    * and starts a bound worker for every other CPU. Resolves once every CPU is bound.
    */
   static async start(options: CpuSetOptions = {}): Promise<CpuSet> {
-    const region = setup(options);
+    if (openSet !== undefined) throw new ConflictError('a CpuSet is already open in this process: close it first');
+    // An existing region keeps its sizes; a set may use fewer CPUs than it has.
+    const existing = native.region();
+    const region = existing ?? setup(options);
+    if (existing !== null && options.areaSize !== undefined) setup({ cpus: existing.cpus, areaSize: options.areaSize }); // ConflictError if it differs
     const cpus = options.cpus ?? region.cpus;
     if (!Number.isInteger(cpus)) throw new PerCpuTypeError('cpus must be an integer');
     if (cpus < 1 || cpus > region.cpus) {
@@ -121,7 +127,7 @@ export class CpuSet implements AsyncDisposable {
       if (boundHere) native.unbind();
       throw error;
     }
-    return new CpuSet(cpus, workers, boundHere);
+    return (openSet = new CpuSet(cpus, workers, boundHere));
   }
 
   /** Whether CPU `cpu`'s thread is alive (CPU 0, this thread, always is while the set is open). */
@@ -162,9 +168,9 @@ export class CpuSet implements AsyncDisposable {
 
   #runOnWorker(target: WorkerCpu, t: TaskRef, args: unknown[]): Promise<unknown> {
     if (!target.alive) return Promise.reject(new CpuDiedError(target.cpu, target.exitCode ?? -1));
-    const { encoded, tickets } = encodeArgs(args);
     const id = nextTaskId++;
     return new Promise((resolve, reject) => {
+      const { encoded, tickets } = encodeArgs(args); // a released argument throws: reject
       target.pending.set(id, { resolve, reject, tickets });
       const message: ToWorker = { type: 'run', id, task: { module: t.module, name: t.name }, args: encoded };
       try {
@@ -196,6 +202,7 @@ export class CpuSet implements AsyncDisposable {
       }),
     );
     if (this.#boundHere && native.thisCpu() === 0) native.unbind();
+    openSet = undefined;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

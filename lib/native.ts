@@ -53,7 +53,9 @@ export interface NativeAddon {
   preemptDisable(): number;
   preemptEnable(): number;
   preemptCount(): number;
-  allocate(type: number, init?: number | bigint | (number | bigint)[]): NativeHandle;
+  allocate(type: number): NativeHandle;
+  allocateWith(type: number, value: number | bigint): NativeHandle;
+  allocateFrom(type: number, values: (number | bigint)[]): NativeHandle;
   defineStatic(name: string, type: number, init: number | bigint): NativeHandle;
   getStatic(name: string): NativeHandle | null;
   redeem(ticket: number): NativeHandle;

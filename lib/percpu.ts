@@ -210,7 +210,7 @@ export class DynamicPerCpu<T extends NumericType> extends PerCpuVariable<T> impl
 
   /** Every CPU's slot is `value`. */
   static newWith<T extends NumericType>(type: T, value: ValueOf<T>): DynamicPerCpu<T> {
-    return new DynamicPerCpu(type, native.allocate(typeInfo(type).index, value));
+    return new DynamicPerCpu(type, native.allocateWith(typeInfo(type).index, value));
   }
 
   /** CPU n's slot is `init(n)`. */
@@ -220,7 +220,7 @@ export class DynamicPerCpu<T extends NumericType> extends PerCpuVariable<T> impl
     const cpus = native.region()?.cpus;
     if (cpus === undefined) throw new NotSetUpError('the per-CPU region is not set up: call setup() or start a CpuSet first');
     const values = Array.from({ length: cpus }, (_, cpu) => init(cpu));
-    return new DynamicPerCpu(type, native.allocate(info.index, values));
+    return new DynamicPerCpu(type, native.allocateFrom(info.index, values));
   }
 
   /** A new handle to the same slots (Rust's Arc clone). */

@@ -4,7 +4,9 @@
  */
 import { pathToFileURL } from 'node:url';
 import * as path from 'node:path';
+import * as errors from './errors';
 import { PerCpuTypeError } from './errors';
+import { native } from './native';
 import { DynamicPerCpu, PerCpuVariable, StaticPerCpu, isSharedPerCpu, revive, type SharedPerCpu } from './percpu';
 import type { NumericType } from './types';
 
@@ -59,15 +61,20 @@ export type EncodedArg = { shared: SharedPerCpu } | { value: unknown };
 /** Encodes args for another CPU. Returns the tickets taken, to be dropped once the task settles. */
 export function encodeArgs(args: unknown[]): { encoded: EncodedArg[]; tickets: number[] } {
   const tickets: number[] = [];
-  const encoded = args.map((arg): EncodedArg => {
-    if (arg instanceof DynamicPerCpu || arg instanceof StaticPerCpu) {
-      const shared = (arg as DynamicPerCpu<NumericType> | StaticPerCpu<NumericType>).share();
-      if (shared.percpu === 'dynamic') tickets.push(shared.ticket);
-      return { shared };
-    }
-    return { value: arg };
-  });
-  return { encoded, tickets };
+  try {
+    const encoded = args.map((arg): EncodedArg => {
+      if (arg instanceof DynamicPerCpu || arg instanceof StaticPerCpu) {
+        const shared = (arg as DynamicPerCpu<NumericType> | StaticPerCpu<NumericType>).share();
+        if (shared.percpu === 'dynamic') tickets.push(shared.ticket);
+        return { shared };
+      }
+      return { value: arg };
+    });
+    return { encoded, tickets };
+  } catch (error) {
+    for (const ticket of tickets) native.dropTicket(ticket); // a released argument: give back the rest
+    throw error;
+  }
 }
 
 /** Decodes args on the CPU that runs the task. Dynamic variables revived here are released after it. */
@@ -100,11 +107,17 @@ export function serializeError(error: unknown): SerializedError {
   return { name: 'Error', message: String(error) };
 }
 
+// percpu's own errors keep their class across threads.
+const errorClasses = new Map<string, new (message: string) => Error>(
+  Object.entries(errors.nativeErrorClasses).map(([name, cls]) => [name, cls as new (message: string) => Error]),
+);
+
 export function deserializeError(serialized: SerializedError): Error {
-  const error = new Error(serialized.message);
+  const Class = errorClasses.get(serialized.name);
+  const error = Class ? new Class(serialized.message) : new Error(serialized.message);
   error.name = serialized.name;
   if (serialized.stack !== undefined) error.stack = serialized.stack;
-  if (serialized.code !== undefined) (error as Error & { code?: unknown }).code = serialized.code;
+  if (serialized.code !== undefined && !Class) (error as Error & { code?: unknown }).code = serialized.code;
   return error;
 }
 

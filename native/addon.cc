@@ -392,8 +392,12 @@ Napi::Value PreemptCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), tls_this_cpu.preempt_count);
 }
 
-// allocate(type, init): init is undefined (zero), one value for every CPU, or an array with one
-// value per CPU. Every value is checked before anything is allocated.
+// The three ways to make a dynamic variable: allocate(type) zeroes every CPU's slot,
+// allocateWith(type, value) sets them all to one value, allocateFrom(type, values) gives each
+// CPU its own. Every value is checked before anything is allocated.
+enum class InitKind { kZero, kWith, kFrom };
+
+template <InitKind kInit>
 Napi::Value Allocate(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
   TypeId type{};
@@ -402,27 +406,25 @@ Napi::Value Allocate(const Napi::CallbackInfo& info) {
   if (region == nullptr)
     return ThrowError(env, ErrorKind::kNotSetUp, "the per-CPU region is not set up: call setup() or start a CpuSet first"),
            Napi::Value();
-  std::vector<uint64_t> bits;
-  Napi::Value init = info[1];
-  if (init.IsArray()) {
-    Napi::Array values = init.As<Napi::Array>();
-    if (values.Length() != region->nr_cpus)
-      return ThrowError(env, ErrorKind::kInvalidArg, "expected %u initial values, one per CPU", region->nr_cpus), Napi::Value();
-    bits.resize(region->nr_cpus);
+  std::vector<uint64_t> bits(kInit == InitKind::kZero ? 0 : kInit == InitKind::kWith ? 1 : region->nr_cpus);
+  if constexpr (kInit == InitKind::kWith) {
+    if (!ValueToBits(env, type, info[1], &bits[0])) return Napi::Value();
+  } else if constexpr (kInit == InitKind::kFrom) {
+    if (!info[1].IsArray() || info[1].As<Napi::Array>().Length() != region->nr_cpus)
+      return ThrowError(env, ErrorKind::kInvalidArg, "expected an array of %u initial values, one per CPU", region->nr_cpus),
+             Napi::Value();
+    Napi::Array values = info[1].As<Napi::Array>();
     for (uint32_t cpu = 0; cpu < region->nr_cpus; ++cpu)
       if (!ValueToBits(env, type, values.Get(cpu), &bits[cpu])) return Napi::Value();
-  } else if (!init.IsUndefined()) {
-    bits.resize(1);
-    if (!ValueToBits(env, type, init, &bits[0])) return Napi::Value();
   }
-  Allocation* allocation = AllocateDynamic(env, type);
+  Allocation* allocation = AllocateDynamic(env, type);  // zeroed on every CPU
   if (allocation == nullptr) return Napi::Value();
-  if (bits.size() == 1) kWriteAll[static_cast<int>(type)](region, allocation->offset, bits[0]);
-  for (uint32_t cpu = 0; bits.size() > 1 && cpu < region->nr_cpus; ++cpu) {
-    // Per-CPU initial values: write each CPU's slot with the type's width.
+  if constexpr (kInit == InitKind::kWith) kWriteAll[static_cast<int>(type)](region, allocation->offset, bits[0]);
+  if constexpr (kInit == InitKind::kFrom) {
     DispatchType(type, [&]<TypeId id>() {
       using T = typename Numeric<id>::T;
-      __atomic_store_n(RemotePtr<T>(region, cpu, allocation->offset), static_cast<T>(bits[cpu]), __ATOMIC_RELAXED);
+      for (uint32_t cpu = 0; cpu < region->nr_cpus; ++cpu)
+        __atomic_store_n(RemotePtr<T>(region, cpu, allocation->offset), static_cast<T>(bits[cpu]), __ATOMIC_RELAXED);
       return 0;
     });
   }
@@ -524,7 +526,9 @@ Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
   exports.Set("preemptDisable", Napi::Function::New<PreemptDisable>(env, "preemptDisable"));
   exports.Set("preemptEnable", Napi::Function::New<PreemptEnable>(env, "preemptEnable"));
   exports.Set("preemptCount", Napi::Function::New<PreemptCount>(env, "preemptCount"));
-  exports.Set("allocate", Napi::Function::New<Allocate>(env, "allocate"));
+  exports.Set("allocate", Napi::Function::New<Allocate<InitKind::kZero>>(env, "allocate"));
+  exports.Set("allocateWith", Napi::Function::New<Allocate<InitKind::kWith>>(env, "allocateWith"));
+  exports.Set("allocateFrom", Napi::Function::New<Allocate<InitKind::kFrom>>(env, "allocateFrom"));
   exports.Set("defineStatic", Napi::Function::New<DefineStaticVar>(env, "defineStatic"));
   exports.Set("getStatic", Napi::Function::New<GetStaticVar>(env, "getStatic"));
   exports.Set("redeem", Napi::Function::New<RedeemTicket>(env, "redeem"));
