@@ -17,7 +17,6 @@ export interface NativeHandle {
   release(): void;
   readonly live: boolean;
   readonly refCount: number;
-  readonly id: number;
   readonly offset: number;
   /** Index in the type table. */
   readonly type: number;

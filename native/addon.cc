@@ -21,7 +21,8 @@ namespace percpu {
 struct HandleRef {
   uint32_t offset;
   bool live;
-  TypeId type{};
+  bool is_static;
+  TypeId type;
   Allocation* allocation;
   uint32_t js_owners;
 };
@@ -31,7 +32,7 @@ namespace {
 using Backend = GsBackend;
 
 HandleRef* NewRef(Allocation* allocation) {
-  return new HandleRef{allocation->offset, true, allocation->type, allocation, 0};
+  return new HandleRef{allocation->offset, true, allocation->is_static, allocation->type, allocation, 0};
 }
 
 void DropLiveRef(HandleRef* ref) {
@@ -165,7 +166,6 @@ class NativeHandle : public Napi::ObjectWrap<NativeHandle> {
                            InstanceMethod<&NativeHandle::Release>("release"),
                            InstanceAccessor<&NativeHandle::Live>("live"),
                            InstanceAccessor<&NativeHandle::RefCountGetter>("refCount"),
-                           InstanceAccessor<&NativeHandle::Id>("id"),
                            InstanceAccessor<&NativeHandle::Offset>("offset"),
                            InstanceAccessor<&NativeHandle::Type>("type"),
                            InstanceAccessor<&NativeHandle::IsStatic>("isStatic"),
@@ -204,7 +204,9 @@ class NativeHandle : public Napi::ObjectWrap<NativeHandle> {
   }
 
  private:
-  bool RequireLive(napi_env env) const { return ref_->live || ThrowReleased(env); }
+  // ref_ is null only in an object that JS tried to construct itself; such a constructor throws,
+  // but every method still checks.
+  bool RequireLive(napi_env env) const { return (ref_ != nullptr && ref_->live) || ThrowReleased(env); }
 
   // this_cpu_read / this_cpu_write through GS, for the guarded token's slot.
   Napi::Value Read(const Napi::CallbackInfo& info) {
@@ -309,27 +311,30 @@ class NativeHandle : public Napi::ObjectWrap<NativeHandle> {
   Napi::Value Release(const Napi::CallbackInfo& info) {
     napi_env env = info.Env();
     if (!RequireLive(env)) return Napi::Value();
-    if (ref_->allocation->is_static)
+    if (ref_->is_static)
       return ThrowError(env, ErrorKind::kInvalidArg, "a static per-CPU variable cannot be released"), Napi::Value();
     DropLiveRef(ref_);
     return Napi::Value();
   }
 
-  Napi::Value Live(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), ref_->live); }
+  Napi::Value Live(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), ref_ != nullptr && ref_->live); }
   Napi::Value RefCountGetter(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), ref_->live ? static_cast<double>(RefCount(ref_->allocation)) : 0);
+    if (ref_ == nullptr || !ref_->live) return Napi::Number::New(info.Env(), 0);
+    return Napi::Number::New(info.Env(), static_cast<double>(RefCount(ref_->allocation)));
   }
-  Napi::Value Id(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), ref_->allocation->id);
-  }
+  // Type, static-ness and offset stay readable after release (the ref keeps them).
   Napi::Value Type(const Napi::CallbackInfo& info) {
+    if (ref_ == nullptr) return Napi::Value();
     return Napi::Number::New(info.Env(), static_cast<int>(ref_->type));
   }
   Napi::Value IsStatic(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), ref_->allocation->is_static);
+    return Napi::Boolean::New(info.Env(), ref_ != nullptr && ref_->is_static);
   }
   // For diagnostics only; no API takes an offset back.
-  Napi::Value Offset(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ref_->offset); }
+  Napi::Value Offset(const Napi::CallbackInfo& info) {
+    if (ref_ == nullptr) return Napi::Value();
+    return Napi::Number::New(info.Env(), ref_->offset);
+  }
 
   HandleRef* ref_ = nullptr;
 };

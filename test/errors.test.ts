@@ -464,6 +464,27 @@ describe('errors', function () {
       }
     });
 
+    it('objects forged to look like handles, guards or native handles are rejected, and nothing changes', function () {
+      const v = DynamicPerCpu.newWith('u32', 7);
+      try {
+        const nativeHandle = (v as unknown as { handle: object }).handle;
+        const NativeClass = Object.getPrototypeOf(nativeHandle).constructor as new () => object;
+        typeError(() => new NativeClass());
+        // Methods of the native class called on anything but a handle the addon made.
+        const read = (nativeHandle as { readRemote: (cpu: number) => unknown }).readRemote;
+        assert.throws(() => read.call({}, 0), TypeError);
+        assert.throws(() => read.call(Object.create(Object.getPrototypeOf(nativeHandle)), 0), TypeError);
+        // A plain object shaped like a guard is not a guard.
+        typeError(() => v.getMut({ live: true, cpu: 0, release() {} } as unknown as CpuGuard));
+        // A handle-shaped plain object has no ops to call.
+        const forged = Object.assign(Object.create(DynamicPerCpu.prototype), { type: 'u32' }) as DynamicPerCpu<'u32'>;
+        assert.throws(() => forged.num().add(1), TypeError);
+        assert.deepEqual(v.values(), [7, 7, 7, 7]);
+      } finally {
+        v.release();
+      }
+    });
+
     it('revive() with the wrong type is a PerCpuTypeError and gives the ticket\'s reference back', function () {
       const ticketsBefore = stats().outstandingTickets;
       const v = DynamicPerCpu.newZero('u16');
