@@ -11,7 +11,8 @@
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
       ],
       "defines": [
-        "NAPI_VERSION=8"
+        "NAPI_VERSION=8",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
       ],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "cflags_cc": [

@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { ConflictError, CpuDiedError, PerCpuRangeError, PerCpuTypeError, TaskError } from './errors';
+import { ConflictError, CpuDiedError, GuardError, PerCpuRangeError, PerCpuTypeError, TaskError } from './errors';
 import { native } from './native';
 import { setup, type RegionOptions } from './region';
 import {
@@ -71,7 +71,7 @@ function settle(pending: Pending, fn: () => void): void {
 
 const workerScript = path.join(__dirname, 'worker.js');
 // One set at a time: this thread is CPU 0 of it.
-let openSet: CpuSet | undefined;
+let openSet: CpuSet | 'starting' | undefined;
 let nextTaskId = 1;
 
 /** N CPUs: this thread is CPU 0, worker threads are CPUs 1..N-1. */
@@ -95,6 +95,16 @@ export class CpuSet implements AsyncDisposable {
    */
   static async start(options: CpuSetOptions = {}): Promise<CpuSet> {
     if (openSet !== undefined) throw new ConflictError('a CpuSet is already open in this process: close it first');
+    openSet = 'starting'; // claimed before the first await, so a concurrent start() is refused
+    try {
+      return (openSet = await CpuSet.#open(options));
+    } catch (error) {
+      openSet = undefined;
+      throw error;
+    }
+  }
+
+  static async #open(options: CpuSetOptions): Promise<CpuSet> {
     // An existing region keeps its sizes; a set may use fewer CPUs than it has.
     const existing = native.region();
     const region = existing ?? setup(options);
@@ -127,7 +137,7 @@ export class CpuSet implements AsyncDisposable {
       if (boundHere) native.unbind();
       throw error;
     }
-    return (openSet = new CpuSet(cpus, workers, boundHere));
+    return new CpuSet(cpus, workers, boundHere);
   }
 
   /** Whether CPU `cpu`'s thread is alive (CPU 0, this thread, always is while the set is open). */
@@ -190,6 +200,9 @@ export class CpuSet implements AsyncDisposable {
   /** Lets queued tasks finish, then unbinds and stops every worker and unbinds CPU 0. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    if (this.#boundHere && native.preemptCount() > 0) {
+      throw new GuardError('close() while a CpuGuard is held on CPU 0: release the guard first');
+    }
     this.#closed = true;
     await this.#cpu0Queue;
     await Promise.all(

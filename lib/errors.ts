@@ -55,6 +55,15 @@ export class GuardError extends coded('ERR_PERCPU_GUARD') {}
 /** The operating system refused something (mmap, arch_prctl). */
 export class SystemError extends coded('ERR_PERCPU_SYSTEM') {}
 
+/** A thrown value as text, whatever it is (String() itself can throw, e.g. on Object.create(null)). */
+export function describeThrown(value: unknown): string {
+  try {
+    return value instanceof Error ? value.message : String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
 /** A task passed to onEachCpu / runOn threw on one CPU. */
 export class TaskError extends PerCpuError {
   override readonly code = 'ERR_PERCPU_TASK_FAILED';
@@ -63,7 +72,7 @@ export class TaskError extends PerCpuError {
     readonly cpu: number,
     override readonly cause: unknown,
   ) {
-    super(`task failed on CPU ${cpu}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    super(`task failed on CPU ${cpu}: ${describeThrown(cause)}`);
   }
 }
 

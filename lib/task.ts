@@ -99,12 +99,22 @@ export interface SerializedError {
   code?: unknown;
 }
 
+/** Any thrown value as plain strings, so it always crosses threads (a structured clone). */
 export function serializeError(error: unknown): SerializedError {
-  if (error instanceof Error) {
+  try {
+    if (!(error instanceof Error)) return { name: 'Error', message: errors.describeThrown(error) };
+    const text = (value: unknown) => (typeof value === 'string' ? value : errors.describeThrown(value));
+    const { name, message, stack } = error;
     const code = (error as { code?: unknown }).code;
-    return { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}), ...(code === undefined ? {} : { code }) };
+    return {
+      name: text(name),
+      message: text(message),
+      ...(typeof stack === 'string' ? { stack } : {}),
+      ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+    };
+  } catch {
+    return { name: 'Error', message: 'the task threw a value whose properties cannot be read' }; // throwing getters
   }
-  return { name: 'Error', message: String(error) };
 }
 
 // percpu's own errors keep their class across threads.

@@ -436,23 +436,44 @@ Napi::Value Allocate(const Napi::CallbackInfo& info) {
   return NativeHandle::Make(env, NewRef(allocation));
 }
 
+// A static's name: 1 to 256 UTF-16 code units, well-formed (no lone surrogates, which UTF-8
+// cannot hold), without NUL. Checked on the UTF-16 text so that no two names map to one.
+bool GetStaticName(napi_env env, const Napi::Value& value, std::string* name) {
+  constexpr size_t kMaxName = 256;
+  if (!value.IsString()) return ThrowError(env, ErrorKind::kInvalidArg, "a static's name must be a string");
+  char16_t units[kMaxName + 2];
+  size_t length = 0;
+  napi_get_value_string_utf16(env, value, units, kMaxName + 2, &length);
+  if (length == 0 || length > kMaxName)
+    return ThrowError(env, ErrorKind::kInvalidArg, "a static's name must have 1 to %zu characters", kMaxName);
+  for (size_t i = 0; i < length; ++i) {
+    const char16_t unit = units[i];
+    const bool high = unit >= 0xD800 && unit <= 0xDBFF, low = unit >= 0xDC00 && unit <= 0xDFFF;
+    if (unit == 0) return ThrowError(env, ErrorKind::kInvalidArg, "a static's name cannot contain NUL");
+    if (low || (high && (i + 1 == length || units[i + 1] < 0xDC00 || units[i + 1] > 0xDFFF)))
+      return ThrowError(env, ErrorKind::kInvalidArg, "a static's name must be well-formed Unicode");
+    if (high) ++i;
+  }
+  *name = value.As<Napi::String>().Utf8Value();
+  return true;
+}
+
 Napi::Value DefineStaticVar(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
   TypeId type{};
-  uint64_t bits;
-  if (!info[0].IsString()) return ThrowError(env, ErrorKind::kInvalidArg, "a static's name must be a string"), Napi::Value();
-  const std::string name = info[0].As<Napi::String>();
-  if (name.empty() || name.size() > 256)
-    return ThrowError(env, ErrorKind::kInvalidArg, "a static's name must have 1 to 256 characters"), Napi::Value();
-  if (!GetTypeId(env, info[1], &type) || !ValueToBits(env, type, info[2], &bits)) return Napi::Value();
+  uint64_t bits = 0;
+  std::string name;
+  if (!GetStaticName(env, info[0], &name) || !GetTypeId(env, info[1], &type) || !ValueToBits(env, type, info[2], &bits))
+    return Napi::Value();
   Allocation* allocation = DefineStatic(env, name, type, bits, kWriteAll[static_cast<int>(type)]);
   if (allocation == nullptr) return Napi::Value();
   return NativeHandle::Make(env, NewRef(allocation));  // statics ignore references
 }
 
 Napi::Value GetStaticVar(const Napi::CallbackInfo& info) {
-  if (!info[0].IsString()) return ThrowError(info.Env(), ErrorKind::kInvalidArg, "a static's name must be a string"), Napi::Value();
-  Allocation* allocation = FindStatic(info[0].As<Napi::String>());
+  std::string name;
+  if (!GetStaticName(info.Env(), info[0], &name)) return Napi::Value();
+  Allocation* allocation = FindStatic(name);
   if (allocation == nullptr) return info.Env().Null();
   return NativeHandle::Make(info.Env(), NewRef(allocation));
 }
@@ -499,7 +520,9 @@ Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
   napi_set_instance_data(
       env, data, [](napi_env, void* d, void*) { delete static_cast<EnvData*>(d); }, nullptr);
   // A thread that ends while bound gives its CPU back and gets its old GS base.
-  napi_add_env_cleanup_hook(env, [](void*) { UnbindForExit(); }, nullptr);
+  // The EnvData makes the hook's (function, argument) pair unique to this load: Node aborts on a
+  // duplicate, and a module registry that is reset loads the addon again in the same env.
+  napi_add_env_cleanup_hook(env, [](void*) { UnbindForExit(); }, data);
 
   Napi::Function handle_class = NativeHandle::Define(env);
   napi_create_reference(env, handle_class, 1, &data->handle_class);

@@ -22,13 +22,7 @@ constexpr ErrorSpec kErrorSpecs[] = {
 
 }  // namespace
 
-bool ThrowError(napi_env env, ErrorKind kind, const char* format, ...) {
-  char buffer[256];
-  va_list args;
-  va_start(args, format);
-  vsnprintf(buffer, sizeof buffer, format, args);
-  va_end(args);
-
+static bool ThrowMessage(napi_env env, ErrorKind kind, const char* buffer) {
   const ErrorSpec& spec = kErrorSpecs[static_cast<int>(kind)];
   napi_value message, error = nullptr, ctor = nullptr;
   napi_create_string_utf8(env, buffer, NAPI_AUTO_LENGTH, &message);
@@ -51,6 +45,26 @@ bool ThrowError(napi_env env, ErrorKind kind, const char* format, ...) {
   napi_throw(env, error);
   return false;
 }
+
+bool ThrowError(napi_env env, ErrorKind kind, const char* format, ...) {
+  char buffer[256];
+  va_list args;
+  va_start(args, format);
+  vsnprintf(buffer, sizeof buffer, format, args);
+  va_end(args);
+  return ThrowMessage(env, kind, buffer);
+}
+
+void DeferredError::Set(ErrorKind kind, const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  vsnprintf(message_, sizeof message_, format, args);
+  va_end(args);
+  kind_ = kind;
+  set_ = true;
+}
+
+bool DeferredError::ThrowIfSet(napi_env env) const { return !set_ || ThrowMessage(env, kind_, message_); }
 
 napi_status RegisterErrorClasses(napi_env env, napi_value classes) {
   EnvData* data = EnvData::Get(env);

@@ -31,6 +31,21 @@ enum class ErrorKind {
 // callers can write `return ThrowError(...)` from a bool function.
 bool ThrowError(napi_env env, ErrorKind kind, const char* format, ...) __attribute__((format(printf, 3, 4)));
 
+// An error found while a lock is held, thrown after the lock is released: throwing runs JS (the
+// registered class's constructor), and that JS may call back into the addon.
+class DeferredError {
+ public:
+  void Set(ErrorKind kind, const char* format, ...) __attribute__((format(printf, 3, 4)));
+  explicit operator bool() const { return set_; }
+  // Throws the error if one was set. Returns false if it threw, like ThrowError.
+  bool ThrowIfSet(napi_env env) const;
+
+ private:
+  ErrorKind kind_ = ErrorKind::kSystem;
+  char message_[256] = {};
+  bool set_ = false;
+};
+
 // Stores the error classes given by JS (an object of class name -> constructor) for this env.
 napi_status RegisterErrorClasses(napi_env env, napi_value classes);
 

@@ -174,6 +174,43 @@ bool RequireRegion(napi_env env) {
   return ThrowError(env, ErrorKind::kNotSetUp, "the per-CPU region is not set up: call setup() or start a CpuSet first");
 }
 
+// Maps the region once; a second call with the same sizes returns it. Errors are deferred:
+// they are thrown after g_setup_mutex is released.
+const Region* SetupLocked(uint32_t nr_cpus, uint32_t area_size, DeferredError* error) {
+  std::lock_guard<std::mutex> lock(g_setup_mutex);
+  if (const Region* existing = g_region.load(std::memory_order_acquire)) {
+    if (existing->nr_cpus == nr_cpus && existing->area_size == area_size) return existing;
+    error->Set(ErrorKind::kConflict,
+               "the per-CPU region is already set up with %u CPUs of %u bytes; it lives until the process exits",
+               existing->nr_cpus, existing->area_size);
+    return nullptr;
+  }
+  const size_t page = PageSize();
+  const size_t stride = area_size + page;  // one PROT_NONE guard page after every area
+  const size_t total = stride * nr_cpus;
+  void* base = mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (base == MAP_FAILED) {
+    error->Set(ErrorKind::kSystem, "mmap of the per-CPU region (%zu bytes) failed: %s", total, strerror(errno));
+    return nullptr;
+  }
+  auto* region = new Region{static_cast<char*>(base), nr_cpus, area_size, stride, new std::atomic<uint64_t>[nr_cpus]};
+  for (uint32_t cpu = 0; cpu < nr_cpus; ++cpu) {
+    if (mprotect(region->Area(cpu), area_size, PROT_READ | PROT_WRITE) != 0) {
+      error->Set(ErrorKind::kSystem, "mprotect of CPU %u's area failed: %s", cpu, strerror(errno));
+      return nullptr;  // the mapping is leaked on purpose: nothing points into it yet
+    }
+    region->owners[cpu].store(0, std::memory_order_relaxed);
+    *RemotePtr<int32_t>(region, cpu, kCpuNumberOffset) = static_cast<int32_t>(cpu);
+  }
+  {
+    std::lock_guard<std::mutex> alloc_lock(g_alloc_mutex);
+    g_allocator.Reset(kReservedBytes, area_size);
+  }
+  // Deliberately never freed: threads may hold GS bases into it until the process exits.
+  g_region.store(region, std::memory_order_release);
+  return region;
+}
+
 }  // namespace
 
 const char* GsMethod() { return UseFsgsbase() ? "wrgsbase" : "arch_prctl"; }
@@ -194,37 +231,9 @@ const Region* SetupRegion(napi_env env, int64_t nr_cpus, int64_t area_size) {
   // Page-aligned areas: no two CPUs ever share a cache line (or a page).
   const uint32_t rounded = static_cast<uint32_t>((area_size + page - 1) / page * page);
 
-  std::lock_guard<std::mutex> lock(g_setup_mutex);
-  if (const Region* existing = g_region.load(std::memory_order_acquire)) {
-    if (existing->nr_cpus == nr_cpus && existing->area_size == rounded) return existing;
-    ThrowError(env, ErrorKind::kConflict,
-               "the per-CPU region is already set up with %u CPUs of %u bytes; it lives until the process exits",
-               existing->nr_cpus, existing->area_size);
-    return nullptr;
-  }
-  const size_t stride = rounded + page;  // one PROT_NONE guard page after every area
-  const size_t total = stride * static_cast<size_t>(nr_cpus);
-  void* base = mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (base == MAP_FAILED) {
-    ThrowError(env, ErrorKind::kSystem, "mmap of the per-CPU region (%zu bytes) failed: %s", total, strerror(errno));
-    return nullptr;
-  }
-  auto* region = new Region{static_cast<char*>(base), static_cast<uint32_t>(nr_cpus), rounded, stride,
-                            new std::atomic<uint64_t>[nr_cpus]};
-  for (uint32_t cpu = 0; cpu < region->nr_cpus; ++cpu) {
-    if (mprotect(region->Area(cpu), rounded, PROT_READ | PROT_WRITE) != 0) {
-      ThrowError(env, ErrorKind::kSystem, "mprotect of CPU %u's area failed: %s", cpu, strerror(errno));
-      return nullptr;  // the mapping is leaked on purpose: nothing points into it yet
-    }
-    region->owners[cpu].store(0, std::memory_order_relaxed);
-    *RemotePtr<int32_t>(region, cpu, kCpuNumberOffset) = static_cast<int32_t>(cpu);
-  }
-  {
-    std::lock_guard<std::mutex> alloc_lock(g_alloc_mutex);
-    g_allocator.Reset(kReservedBytes, rounded);
-  }
-  // Deliberately never freed: threads may hold GS bases into it until the process exits.
-  g_region.store(region, std::memory_order_release);
+  DeferredError error;
+  const Region* region = SetupLocked(static_cast<uint32_t>(nr_cpus), rounded, &error);
+  error.ThrowIfSet(env);
   return region;
 }
 
@@ -243,6 +252,19 @@ bool Bind(napi_env env, int64_t cpu) {
                       (long long)cpu, (unsigned long long)expected);
   uintptr_t saved = 0;
   int err = ReadGsBase(&saved);
+  // A new thread inherits its creator's GS base, so a worker started by a bound thread arrives
+  // pointing into our region: that base is stale, and unbind() should leave 0 behind.
+  const uintptr_t region_begin = reinterpret_cast<uintptr_t>(region->base);
+  if (saved >= region_begin && saved < region_begin + region->stride * region->nr_cpus) saved = 0;
+  if (err == 0 && saved != 0) {
+    // glibc never uses GS on x86-64, so any other base is someone else's: another copy of this
+    // addon (two versions of percpu in node_modules) or another library. Taking GS from under it
+    // would aim its offsets at our areas.
+    region->owners[cpu].store(0, std::memory_order_release);
+    return ThrowError(env, ErrorKind::kConflict,
+                      "this thread's GS base is already in use (%#lx): another copy of percpu or another library owns GS here",
+                      static_cast<unsigned long>(saved));
+  }
   char* area = region->Area(static_cast<uint32_t>(cpu));
   if (err == 0) err = WriteGsBase(reinterpret_cast<uintptr_t>(area));
   if (err != 0) {
@@ -289,42 +311,50 @@ void UnbindForExit() {
 
 Allocation* AllocateDynamic(napi_env env, TypeId type) {
   if (!RequireRegion(env)) return nullptr;
-  std::lock_guard<std::mutex> lock(g_alloc_mutex);
-  Allocation* allocation = AllocateLocked(type);
-  if (allocation == nullptr) {
-    Stats stats{};
-    g_allocator.Measure(&stats);
-    ThrowError(env, ErrorKind::kNoSpace, "the per-CPU area is full: no room for a %s (%llu bytes free, largest block %llu)",
-               kTypes[static_cast<int>(type)].name, (unsigned long long)stats.free_bytes,
-               (unsigned long long)stats.largest_free);
+  DeferredError error;
+  Allocation* allocation;
+  {
+    std::lock_guard<std::mutex> lock(g_alloc_mutex);
+    allocation = AllocateLocked(type);
+    if (allocation == nullptr) {
+      Stats stats{};
+      g_allocator.Measure(&stats);
+      error.Set(ErrorKind::kNoSpace, "the per-CPU area is full: no room for a %s (%llu bytes free, largest block %llu)",
+                kTypes[static_cast<int>(type)].name, (unsigned long long)stats.free_bytes,
+                (unsigned long long)stats.largest_free);
+    }
   }
+  error.ThrowIfSet(env);
   return allocation;
 }
 
 Allocation* DefineStatic(napi_env env, const std::string& name, TypeId type, uint64_t init_bits,
                          void (*write_init)(const Region*, uint32_t, uint64_t)) {
   if (!RequireRegion(env)) return nullptr;
-  std::lock_guard<std::mutex> lock(g_alloc_mutex);
-  auto found = g_statics.find(name);
-  if (found != g_statics.end()) {
-    Allocation* existing = found->second;
-    if (existing->type != type || existing->static_init != init_bits) {
-      ThrowError(env, ErrorKind::kConflict, "per-CPU static '%s' is already defined as %s with another initial value or type",
-                 name.c_str(), kTypes[static_cast<int>(existing->type)].name);
-      return nullptr;
+  DeferredError error;
+  Allocation* allocation = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(g_alloc_mutex);
+    auto found = g_statics.find(name);
+    if (found != g_statics.end()) {
+      allocation = found->second;
+      if (allocation->type != type || allocation->static_init != init_bits) {
+        error.Set(ErrorKind::kConflict, "per-CPU static '%s' is already defined as %s with another initial value or type",
+                  name.c_str(), kTypes[static_cast<int>(allocation->type)].name);
+        allocation = nullptr;
+      }
+    } else if ((allocation = AllocateLocked(type)) == nullptr) {
+      error.Set(ErrorKind::kNoSpace, "the per-CPU area is full: no room for static '%s'", name.c_str());
+    } else {
+      allocation->is_static = true;
+      allocation->static_init = init_bits;
+      allocation->name = name;
+      // Filled under the lock, so another thread defining the same name never sees it half set.
+      write_init(GetRegion(), allocation->offset, init_bits);
+      g_statics.emplace(name, allocation);
     }
-    return existing;
   }
-  Allocation* allocation = AllocateLocked(type);
-  if (allocation == nullptr) {
-    ThrowError(env, ErrorKind::kNoSpace, "the per-CPU area is full: no room for static '%s'", name.c_str());
-    return nullptr;
-  }
-  allocation->is_static = true;
-  allocation->static_init = init_bits;
-  allocation->name = name;
-  write_init(GetRegion(), allocation->offset, init_bits);
-  g_statics.emplace(name, allocation);
+  error.ThrowIfSet(env);
   return allocation;
 }
 

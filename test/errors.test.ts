@@ -476,7 +476,8 @@ describe('errors', function () {
         assert.throws(() => read.call(Object.create(Object.getPrototypeOf(nativeHandle)), 0), TypeError);
         // A plain object shaped like a guard is not a guard.
         typeError(() => v.getMut({ live: true, cpu: 0, release() {} } as unknown as CpuGuard));
-        // A handle-shaped plain object has no ops to call.
+        // A handle-shaped plain object has no native handle: the JS private-field check refuses it
+        // before any native code runs.
         const forged = Object.assign(Object.create(DynamicPerCpu.prototype), { type: 'u32' }) as DynamicPerCpu<'u32'>;
         assert.throws(() => forged.num().add(1), TypeError);
         assert.deepEqual(v.values(), [7, 7, 7, 7]);

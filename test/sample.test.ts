@@ -5,6 +5,7 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { region } from '../lib';
 
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'percpu.js');
@@ -47,5 +48,17 @@ describe('percpu sample --cpus 4', function () {
     for (const cpu of [0, 1, 2, 3]) assert.match(header, new RegExp(`\\bCPU ${cpu}\\b`));
     assert.doesNotMatch(header, /\bCPU 4\b/);
     assert.deepEqual(lines.filter((line) => /\bFAIL(ED)?\b/.test(line)), []);
+  });
+
+  it('ends with the exact count: 12 static, 4 dynamic and 4 per type x 10 types on each of 4 CPUs, and 4 process-wide checks', function () {
+    const perCpu = 12 + 4 + 4 * 10; // the static steps; new_zero (2 rows), new_with, clones dropped; the numeric rows
+    assert.equal(perCpu * 4 + 4, 228);
+    const method = region()!.gsMethod; // wrgsbase where the kernel allows FSGSBASE, else arch_prctl
+    assert.ok(lines.includes(`percpu sample on 4 CPUs (gs backend; GS base set with ${method}): 228 checks passed, 0 failed`));
+    for (const type of ['u8', 'u16', 'u32', 'u64', 'usize', 'i8', 'i16', 'i32', 'i64', 'isize']) {
+      const sub = lines.find((line) => line.startsWith(`${type}: sub 5 `));
+      assert.ok(sub, `no row for ${type}: sub 5`);
+      assert.deepEqual(sub.split('|').slice(1).map((cell) => cell.trim()), ['16', '16 ok', '16 ok', '16 ok', '16 ok']);
+    }
   });
 });

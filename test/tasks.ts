@@ -333,3 +333,13 @@ export function exitThread(code: number): never {
 export function allocatorStats(): ReturnType<typeof stats> {
   return stats();
 }
+
+/** Throws a value that String() cannot describe. */
+export function throwNullPrototype(): never {
+  throw Object.create(null);
+}
+
+/** Throws an Error whose code cannot be cloned to another thread. */
+export function throwUncloneableCode(): never {
+  throw Object.assign(new Error('uncloneable code'), { code: () => 1 });
+}
