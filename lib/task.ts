@@ -4,8 +4,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import * as path from 'node:path';
-import * as errors from './errors';
-import { PerCpuTypeError } from './errors';
+import { PerCpuTypeError, describeThrown, nativeErrorClasses } from './errors';
 import { native } from './native';
 import { DynamicPerCpu, PerCpuVariable, StaticPerCpu, isSharedPerCpu, revive, type SharedPerCpu } from './percpu';
 import type { NumericType } from './types';
@@ -102,8 +101,8 @@ export interface SerializedError {
 /** Any thrown value as plain strings, so it always crosses threads (a structured clone). */
 export function serializeError(error: unknown): SerializedError {
   try {
-    if (!(error instanceof Error)) return { name: 'Error', message: errors.describeThrown(error) };
-    const text = (value: unknown) => (typeof value === 'string' ? value : errors.describeThrown(value));
+    if (!(error instanceof Error)) return { name: 'Error', message: describeThrown(error) };
+    const text = (value: unknown) => (typeof value === 'string' ? value : describeThrown(value));
     const { name, message, stack } = error;
     const code = (error as { code?: unknown }).code;
     return {
@@ -119,7 +118,7 @@ export function serializeError(error: unknown): SerializedError {
 
 // percpu's own errors keep their class across threads.
 const errorClasses = new Map<string, new (message: string) => Error>(
-  Object.entries(errors.nativeErrorClasses).map(([name, cls]) => [name, cls as new (message: string) => Error]),
+  Object.entries(nativeErrorClasses).map(([name, cls]) => [name, cls as new (message: string) => Error]),
 );
 
 export function deserializeError(serialized: SerializedError): Error {

@@ -144,7 +144,6 @@ Allocation* AllocateLocked(TypeId type) {
     g_allocations.emplace_back();
     allocation = &g_allocations.back();
     allocation->id = static_cast<uint32_t>(g_allocations.size() - 1);
-    allocation->generation = 0;
   }
   allocation->type = type;
   allocation->offset = offset;
@@ -163,7 +162,6 @@ Allocation* AllocateLocked(TypeId type) {
 void FreeLocked(Allocation* allocation) {
   g_allocator.Free(allocation->offset, allocation->size);
   allocation->live = false;
-  allocation->generation++;
   g_free_ids.push_back(allocation->id);
   --g_live;
   g_bytes -= allocation->size;

@@ -64,8 +64,7 @@ void UnbindForExit();
 
 // ---- allocations ----
 struct Allocation {
-  uint32_t id;
-  uint32_t generation;  // bumped on free, so a stale (id, generation) never names a new allocation
+  uint32_t id;          // index in the record table, reused after free (records are never destroyed)
   TypeId type;
   uint32_t offset;
   uint32_t size;
