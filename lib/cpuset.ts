@@ -105,10 +105,9 @@ export class CpuSet implements AsyncDisposable {
   }
 
   static async #open(options: CpuSetOptions): Promise<CpuSet> {
-    // An existing region keeps its sizes; a set may use fewer CPUs than it has.
+    // An existing region keeps its CPU count (a set may use fewer); another areaSize is a ConflictError.
     const existing = native.region();
-    const region = existing ?? setup(options);
-    if (existing !== null && options.areaSize !== undefined) setup({ cpus: existing.cpus, areaSize: options.areaSize }); // ConflictError if it differs
+    const region = setup(existing === null ? options : { cpus: existing.cpus, ...(options.areaSize === undefined ? {} : { areaSize: options.areaSize }) });
     const cpus = options.cpus ?? region.cpus;
     if (!Number.isInteger(cpus)) throw new PerCpuTypeError('cpus must be an integer');
     if (cpus < 1 || cpus > region.cpus) {

@@ -3,7 +3,7 @@
  * ops are single GS-segment-relative x86-64 instructions.
  */
 export * from './errors';
-export { NUMERIC_TYPES, typeInfo, wrap, checkValue } from './types';
+export { NUMERIC_TYPES, typeInfo, wrap } from './types';
 export type { NumericType, BigNumericType, ValueOf, TypeInfo } from './types';
 export { setup, region, bind, unbind, thisCpu, stats, DEFAULT_AREA_SIZE } from './region';
 export type { RegionOptions, RegionInfo, AllocatorStats } from './region';

@@ -5,7 +5,7 @@
  */
 import { CpuGuard, DynamicPerCpu, definePerCpu, type StaticPerCpu } from './percpu';
 import { thisCpu } from './region';
-import { wrap, type NumericType, type ValueOf } from './types';
+import { typeInfo, wrap, type NumericType, type ValueOf } from './types';
 
 /** One comparison of the per-CPU slot with a plain local model (the sample's `native` variables). */
 export interface Step {
@@ -101,8 +101,7 @@ export function dropClone(): boolean {
 
 /** make_optimization_test!: set 10 through the token, then add 1, add 10, sub 5 with single instructions. */
 export function numericSequence<T extends NumericType>(variable: DynamicPerCpu<T>): string[] {
-  const big = typeof variable.readRemote(0) === 'bigint';
-  const v = (n: number) => (big ? BigInt(n) : n) as ValueOf<T>;
+  const v = (n: number) => (typeInfo(variable.type).big ? BigInt(n) : n) as ValueOf<T>;
   const seen: string[] = [];
   using guard = new CpuGuard();
   const read = () => variable.getMut(guard).with((val) => String(val.value));

@@ -1,7 +1,7 @@
 /**
  * The numeric types of per-CPU variables, as in the Rust series' PerCpuNumeric.
  */
-import { PerCpuRangeError, PerCpuTypeError } from './errors';
+import { PerCpuTypeError } from './errors';
 import { native } from './native';
 
 /** The ten numeric types, in the native table's order (native/numeric.h). */
@@ -68,15 +68,4 @@ export function wrap<T extends NumericType>(type: T, value: ValueOf<T>): ValueOf
   const wide = BigInt(value);
   const wrapped = info.signed ? BigInt.asIntN(bits, wide) : BigInt.asUintN(bits, wide);
   return (info.big ? wrapped : Number(wrapped)) as ValueOf<T>;
-}
-
-/** Checks that `value` is a valid `T` exactly as the addon does; throws PerCpuTypeError or PerCpuRangeError. */
-export function checkValue<T extends NumericType>(type: T, value: unknown): asserts value is ValueOf<T> {
-  const info = typeInfo(type);
-  if (info.big ? typeof value !== 'bigint' : typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new PerCpuTypeError(`a ${type} value must be ${info.big ? 'a bigint' : 'an integer number'}`);
-  }
-  if ((value as number | bigint) < info.min || (value as number | bigint) > info.max) {
-    throw new PerCpuRangeError(`value ${String(value)} is out of the range of ${type}`);
-  }
 }

@@ -17,7 +17,6 @@ import {
   ReleasedError,
   TaskError,
   bind,
-  checkValue,
   definePerCpu,
   getStaticPerCpu,
   region,
@@ -134,15 +133,16 @@ describe('errors', function () {
           v.release();
         });
 
-        it('of the wrong JS type are PerCpuTypeErrors on every write path', function () {
+        /** Offers each bad value to every write path; each must throw as `check` expects and allocate nothing. */
+        function rejectOnEveryWritePath(bads: unknown[], check: (fn: () => unknown) => unknown, tag: string): void {
           const statsBefore = stats();
-          for (const bad of wrongTypeValues(type)) {
-            typeError(() => opsOf(v).add(bad));
-            typeError(() => opsOf(v).sub(bad));
-            typeError(() => writeRemoteUntyped(v, 2, bad));
+          for (const bad of bads) {
+            check(() => opsOf(v).add(bad));
+            check(() => opsOf(v).sub(bad));
+            check(() => writeRemoteUntyped(v, 2, bad));
             const guard = new CpuGuard();
             try {
-              typeError(() =>
+              check(() =>
                 v.getMut(guard).with((slot) => {
                   (slot as { value: unknown }).value = bad;
                 }),
@@ -151,38 +151,21 @@ describe('errors', function () {
               guard.release();
             }
             // newWith(undefined) and newWith(array) have a test of their own.
-            if (bad !== undefined && !Array.isArray(bad)) typeError(() => DynamicPerCpu.newWith(type, bad as never));
-            typeError(() => DynamicPerCpu.newFrom(type, (cpu) => (cpu === 3 ? bad : val(type, 0)) as never));
-            typeError(() => definePerCpu(`errors.bad-${type}`, type, bad as never));
-            typeError(() => checkValue(type, bad));
+            if (bad !== undefined && !Array.isArray(bad)) check(() => DynamicPerCpu.newWith(type, bad as never));
+            check(() => DynamicPerCpu.newFrom(type, (cpu) => (cpu === 3 ? bad : val(type, 0)) as never));
+            check(() => definePerCpu(`errors.${tag}-${type}`, type, bad as never));
           }
           assert.deepEqual(stats(), statsBefore, 'a rejected value allocated something');
           // No static was defined by the rejected definitions.
-          typeError(() => getStaticPerCpu(`errors.bad-${type}`, type));
+          typeError(() => getStaticPerCpu(`errors.${tag}-${type}`, type));
+        }
+
+        it('of the wrong JS type are PerCpuTypeErrors on every write path', function () {
+          rejectOnEveryWritePath(wrongTypeValues(type), typeError, 'bad');
         });
 
         it('out of range are PerCpuRangeErrors on every write path', function () {
-          const statsBefore = stats();
-          for (const bad of outOfRangeValues(type)) {
-            rangeError(() => opsOf(v).add(bad));
-            rangeError(() => opsOf(v).sub(bad));
-            rangeError(() => writeRemoteUntyped(v, 1, bad));
-            const guard = new CpuGuard();
-            try {
-              rangeError(() =>
-                v.getMut(guard).with((slot) => {
-                  (slot as { value: unknown }).value = bad;
-                }),
-              );
-            } finally {
-              guard.release();
-            }
-            rangeError(() => DynamicPerCpu.newWith(type, bad as never));
-            rangeError(() => DynamicPerCpu.newFrom(type, (cpu) => (cpu === 0 ? bad : val(type, 0)) as never));
-            rangeError(() => definePerCpu(`errors.range-${type}`, type, bad as never));
-            rangeError(() => checkValue(type, bad));
-          }
-          assert.deepEqual(stats(), statsBefore, 'a rejected value allocated something');
+          rejectOnEveryWritePath(outOfRangeValues(type), rangeError, 'range');
         });
 
         it('are rejected with the same classes on every CPU', async function () {
