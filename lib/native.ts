@@ -62,8 +62,12 @@ export interface NativeAddon {
   stats(): NativeStats;
 }
 
-/** Where the build puts the addon, relative to the package root. */
-export const addonPath = path.join(__dirname, '..', '..', 'build', 'Release', 'percpu.node');
+/**
+ * Where the addon is loaded from: node-gyp's build/Release/percpu.node, unless PERCPU_ADDON names
+ * another build of the same sources (the cmake-js and sanitizer builds run the suite that way).
+ */
+export const addonPath =
+  process.env['PERCPU_ADDON'] || path.join(__dirname, '..', '..', 'build', 'Release', 'percpu.node');
 
 function load(): NativeAddon {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
