@@ -107,7 +107,7 @@ export class CpuSet implements AsyncDisposable {
   static async #open(options: CpuSetOptions): Promise<CpuSet> {
     // An existing region keeps its CPU count (a set may use fewer); another areaSize is a ConflictError.
     const existing = native.region();
-    const region = setup(existing === null ? options : { cpus: existing.cpus, ...(options.areaSize === undefined ? {} : { areaSize: options.areaSize }) });
+    const region = setup(existing === null ? options : { ...options, cpus: existing.cpus });
     const cpus = options.cpus ?? region.cpus;
     if (!Number.isInteger(cpus)) throw new PerCpuTypeError('cpus must be an integer');
     if (cpus < 1 || cpus > region.cpus) {

@@ -55,6 +55,9 @@ export class GuardError extends coded('ERR_PERCPU_GUARD') {}
 /** The operating system refused something (mmap, arch_prctl). */
 export class SystemError extends coded('ERR_PERCPU_SYSTEM') {}
 
+/** The backend asked for by name (`gs`) cannot work on this machine; the message says why. */
+export class BackendUnavailableError extends coded('ERR_PERCPU_BACKEND_UNAVAILABLE') {}
+
 /** A thrown value as text, whatever it is (String() itself can throw, e.g. on Object.create(null)). */
 export function describeThrown(value: unknown): string {
   try {
@@ -100,4 +103,5 @@ export const nativeErrorClasses = {
   ConflictError,
   GuardError,
   SystemError,
+  BackendUnavailableError,
 };

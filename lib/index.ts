@@ -1,12 +1,13 @@
 /**
  * percpu: Linux kernel per-CPU variables for Node.js. Worker threads stand in for CPUs; numeric
- * ops are single GS-segment-relative x86-64 instructions.
+ * ops are single GS-segment-relative x86-64 instructions (the gs backend), or this CPU's pointer
+ * then the plain op (the generic backend, anywhere).
  */
 export * from './errors';
 export { NUMERIC_TYPES, typeInfo, wrap } from './types';
 export type { NumericType, BigNumericType, ValueOf, TypeInfo } from './types';
-export { setup, region, bind, unbind, thisCpu, stats, DEFAULT_AREA_SIZE } from './region';
-export type { RegionOptions, RegionInfo, AllocatorStats } from './region';
+export { setup, region, bind, unbind, thisCpu, stats, describeBackend, BACKENDS, DEFAULT_AREA_SIZE } from './region';
+export type { RegionOptions, RegionInfo, AllocatorStats, BackendChoice, BackendName } from './region';
 export {
   CpuGuard,
   PerCpuToken,

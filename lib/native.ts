@@ -23,10 +23,16 @@ export interface NativeHandle {
   readonly isStatic: boolean;
 }
 
+export type BackendName = 'gs' | 'generic';
+export type BackendChoice = BackendName | 'auto';
+
 export interface NativeRegionInfo {
   cpus: number;
   areaSize: number;
-  gsMethod: 'wrgsbase' | 'arch_prctl';
+  backend: BackendName;
+  backendReason: string;
+  fellBack: boolean;
+  gsMethod: 'wrgsbase' | 'arch_prctl' | null;
 }
 
 export interface NativeStats {
@@ -41,14 +47,18 @@ export interface NativeStats {
 export interface NativeAddon {
   types: { name: string; size: number; big: boolean }[];
   ops: string[];
-  backend: string;
+  /** The backends this build has: ['gs', 'generic'] on Linux x86-64, ['generic'] elsewhere. */
+  backends: BackendName[];
+  /** How the gs backend sets GS bases here (wrgsbase needs no system call); null without gs. */
+  gsMethod: 'wrgsbase' | 'arch_prctl' | null;
   emptyCall(...args: unknown[]): void;
   init(errorClasses: object): void;
-  setup(cpus: number, areaSize: number): NativeRegionInfo;
+  setup(cpus: number, areaSize: number, backend: BackendChoice, source: string): NativeRegionInfo;
   region(): NativeRegionInfo | null;
   bind(cpu: number): void;
   unbind(): void;
   thisCpu(): number;
+  gsBase(): bigint | null;
   preemptDisable(): number;
   preemptEnable(): number;
   preemptCount(): number;
@@ -69,21 +79,27 @@ export interface NativeAddon {
 export const addonPath =
   process.env['PERCPU_ADDON'] || path.join(__dirname, '..', '..', 'build', 'Release', 'percpu.node');
 
+/**
+ * Loads the addon, or throws one error that says what was tried and what to do. Linux only: on
+ * x86-64 the addon has the gs and generic backends, on other architectures the generic one.
+ */
 function load(): NativeAddon {
-  if (process.platform !== 'linux' || process.arch !== 'x64') {
+  if (process.platform !== 'linux') {
     throw new Error(
-      `percpu needs Linux on x86-64 (this is ${process.platform}-${process.arch}): ` +
-        'its per-CPU ops are GS-segment-relative x86-64 instructions.',
+      `percpu supports Linux only (this is ${process.platform}-${process.arch}): its per-CPU areas, thread binding ` +
+        'and GS instructions use Linux system calls. Nothing was loaded.',
     );
   }
   let addon: NativeAddon;
   try {
     addon = require(addonPath) as NativeAddon;
   } catch (cause) {
+    const tried = process.env['PERCPU_ADDON'] ? `${addonPath} (from PERCPU_ADDON)` : addonPath;
     throw new Error(
-      `percpu could not load its native addon from ${addonPath}: ${(cause as Error).message}\n` +
-        'Build it with `npm rebuild percpu` (inside this package: `npm run build`); ' +
-        'that needs python3, make and a C++20 compiler (g++ 10 or newer).',
+      `percpu could not load its native addon from ${tried}: ${String((cause as Error).message).split('\n')[0]}\n` +
+        'It is built from source when the package installs. To build it again run `npm rebuild percpu` ' +
+        '(inside the package itself: `npm run build`); that needs python3, make and a C++20 compiler ' +
+        '(g++ 10 or newer). If the install ran with --ignore-scripts, run `npm rebuild percpu` once.',
       { cause },
     );
   }

@@ -2,21 +2,39 @@
  * The per-CPU region and the binding of threads to CPUs.
  */
 import * as os from 'node:os';
-import { native, type NativeStats } from './native';
+import { native, type BackendChoice, type BackendName, type NativeStats } from './native';
+
+export type { BackendChoice, BackendName };
 
 export interface RegionOptions {
   /** Number of CPUs (areas). Default: `os.availableParallelism()`. */
   cpus?: number;
   /** Bytes per CPU area, rounded up to whole pages. Default: 64 KiB. */
   areaSize?: number;
+  /**
+   * How ops reach this CPU's slot. `gs`: one GS-relative instruction (Linux x86-64; throws
+   * BackendUnavailableError where it cannot work). `generic`: this CPU's pointer from the thread's
+   * bound area, then the plain op, with preemption held off in between (works anywhere). `auto`:
+   * gs where it works, else generic. Default: the PERCPU_BACKEND environment variable, else `auto`.
+   */
+  backend?: BackendChoice;
 }
 
 export interface RegionInfo {
   readonly cpus: number;
   readonly areaSize: number;
-  /** How GS bases are set on this machine: `wrgsbase` when the kernel allows FSGSBASE, else `arch_prctl`. */
-  readonly gsMethod: 'wrgsbase' | 'arch_prctl';
+  /** The backend every op of this process uses. */
+  readonly backend: BackendName;
+  /** Why this backend, in one line: who asked for it, or why auto fell back from gs. */
+  readonly backendReason: string;
+  /** True when `auto` wanted gs and could not use it. */
+  readonly fellBack: boolean;
+  /** How GS bases are set (gs backend only): `wrgsbase` when the kernel allows FSGSBASE, else `arch_prctl`. */
+  readonly gsMethod: 'wrgsbase' | 'arch_prctl' | null;
 }
+
+/** The backends this build of the addon has: `['gs', 'generic']` on Linux x86-64, `['generic']` elsewhere. */
+export const BACKENDS: readonly BackendName[] = Object.freeze([...native.backends]);
 
 export const DEFAULT_AREA_SIZE = 64 * 1024;
 
@@ -28,7 +46,22 @@ export const DEFAULT_AREA_SIZE = 64 * 1024;
 export function setup(options: RegionOptions = {}): RegionInfo {
   const existing = native.region();
   const cpus = options.cpus ?? existing?.cpus ?? os.availableParallelism();
-  return native.setup(cpus, options.areaSize ?? existing?.areaSize ?? DEFAULT_AREA_SIZE);
+  const areaSize = options.areaSize ?? existing?.areaSize ?? DEFAULT_AREA_SIZE;
+  return native.setup(cpus, areaSize, ...backendChoice(options, existing !== null));
+}
+
+// The backend asked for and who asked: the option, else (for a new region) PERCPU_BACKEND, else
+// auto. An existing region keeps its backend unless one is named explicitly.
+function backendChoice(options: RegionOptions, exists: boolean): [BackendChoice, string] {
+  if (options.backend !== undefined) return [options.backend, `setup({ backend: '${String(options.backend)}' })`];
+  const fromEnv = process.env['PERCPU_BACKEND'];
+  if (!exists && fromEnv !== undefined && fromEnv !== '') return [fromEnv as BackendChoice, `PERCPU_BACKEND=${fromEnv}`];
+  return ['auto', 'auto'];
+}
+
+/** One line for logs: `gs (auto: GS works here; GS base set with arch_prctl)`. */
+export function describeBackend(info: RegionInfo): string {
+  return `${info.backend} (${info.backendReason})`;
 }
 
 /** The region, or null before setup(). */
@@ -37,19 +70,23 @@ export function region(): RegionInfo | null {
 }
 
 /**
- * Binds the calling thread to `cpu`: saves its GS base and points GS at that CPU's area.
+ * Binds the calling thread to `cpu`. On the gs backend it saves the thread's GS base and points GS
+ * at that CPU's area; on the generic backend it records the area in thread-local state.
  * Throws CpuTakenError if another thread holds the CPU, AlreadyBoundError if this one is bound.
  */
 export function bind(cpu: number): void {
   native.bind(cpu);
 }
 
-/** Unbinds the calling thread and restores its previous GS base. Throws GuardError while a CpuGuard is held. */
+/** Unbinds the calling thread (restoring its previous GS base on gs). Throws GuardError while a CpuGuard is held. */
 export function unbind(): void {
   native.unbind();
 }
 
-/** The CPU this thread is bound to (read through GS, like smp_processor_id()), or null if unbound. */
+/**
+ * The CPU this thread is bound to, read from offset 0 of its area through the backend (`%gs:0` on
+ * gs), like smp_processor_id(); null if unbound.
+ */
 export function thisCpu(): number | null {
   const cpu = native.thisCpu();
   return cpu < 0 ? null : cpu;

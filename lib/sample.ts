@@ -4,7 +4,7 @@
  */
 import { CpuSet } from './cpuset';
 import { DynamicPerCpu } from './percpu';
-import { region, stats } from './region';
+import { describeBackend, region, stats, type BackendChoice } from './region';
 import type * as SampleTasks from './sample-tasks';
 import { task } from './task';
 import { NUMERIC_TYPES, type NumericType } from './types';
@@ -12,6 +12,8 @@ import { NUMERIC_TYPES, type NumericType } from './types';
 export interface SampleOptions {
   /** CPUs to run on. Default: the region's, or os.availableParallelism(). */
   cpus?: number;
+  /** The backend, if the region is not set up yet. Default: PERCPU_BACKEND, else auto. */
+  backend?: BackendChoice;
   /** Where messages go. Default: console.log. */
   log?: (line: string) => void;
 }
@@ -35,7 +37,10 @@ const numericSequence = task<typeof SampleTasks.numericSequence>(tasksModule, 'n
 /** Runs the sample. Resolves with the results; `failed > 0` means a check failed. */
 export async function runSample(options: SampleOptions = {}): Promise<SampleResult> {
   const log = options.log ?? ((line: string) => console.log(line));
-  await using set = await CpuSet.start(options.cpus === undefined ? {} : { cpus: options.cpus });
+  await using set = await CpuSet.start({
+    ...(options.cpus === undefined ? {} : { cpus: options.cpus }),
+    ...(options.backend === undefined ? {} : { backend: options.backend }),
+  });
   const result: SampleResult = { cpus: set.cpus, passed: 0, failed: 0, table: [] };
   const cpus = Array.from({ length: set.cpus }, (_, cpu) => cpu);
 
@@ -112,7 +117,7 @@ export async function runSample(options: SampleOptions = {}): Promise<SampleResu
   const info = region()!;
   log('');
   log(
-    `percpu sample on ${set.cpus} CPUs (gs backend; GS base set with ${info.gsMethod}): ` +
+    `percpu sample on ${set.cpus} CPUs, ${describeBackend(info)}: ` +
       `${result.passed} checks passed, ${result.failed} failed`,
   );
   return result;

@@ -29,8 +29,6 @@ struct HandleRef {
 
 namespace {
 
-using Backend = GsBackend;
-
 HandleRef* NewRef(Allocation* allocation) {
   return new HandleRef{allocation->offset, true, allocation->is_static, allocation->type, allocation, 0};
 }
@@ -76,7 +74,7 @@ napi_value RmwCallback(napi_env env, napi_callback_info info) {
 
 template <TypeId id, class B>
 constexpr std::array<napi_callback, kRmwOpCount> RmwRow() {
-#define PERCPU_ROW_ENTRY(op) &RmwCallback<id, RmwOp::op, B>,
+#define PERCPU_ROW_ENTRY(op, oper) &RmwCallback<id, RmwOp::op, B>,
   return {PERCPU_RMW_OPS(PERCPU_ROW_ENTRY)};
 #undef PERCPU_ROW_ENTRY
 }
@@ -208,13 +206,15 @@ class NativeHandle : public Napi::ObjectWrap<NativeHandle> {
   // but every method still checks.
   bool RequireLive(napi_env env) const { return (ref_ != nullptr && ref_->live) || ThrowReleased(env); }
 
-  // this_cpu_read / this_cpu_write through GS, for the guarded token's slot.
+  // this_cpu_read / this_cpu_write on the active backend, for the guarded token's slot.
   Napi::Value Read(const Napi::CallbackInfo& info) {
     napi_env env = info.Env();
     if (!RequireLive(env)) return Napi::Value();
     if (!ThisThreadBound()) return ThrowNotBound(env), Napi::Value();
-    return Napi::Value(env, DispatchType(ref_->type, [&]<TypeId id>() {
-                         return ToJs<id>(env, Backend::read<typename Numeric<id>::T>(ref_->offset));
+    return Napi::Value(env, WithBackend([&]<class B>() {
+                         return DispatchType(ref_->type, [&]<TypeId id>() {
+                           return ToJs<id>(env, B::template read<typename Numeric<id>::T>(ref_->offset));
+                         });
                        }));
   }
 
@@ -222,10 +222,12 @@ class NativeHandle : public Napi::ObjectWrap<NativeHandle> {
     napi_env env = info.Env();
     if (!RequireLive(env)) return Napi::Value();
     if (!ThisThreadBound()) return ThrowNotBound(env), Napi::Value();
-    DispatchType(ref_->type, [&]<TypeId id>() {
-      typename Numeric<id>::T value;
-      if (FromJs<id>(env, info[0], &value)) Backend::write<typename Numeric<id>::T>(ref_->offset, value);
-      return 0;
+    WithBackend([&]<class B>() {
+      return DispatchType(ref_->type, [&]<TypeId id>() {
+        typename Numeric<id>::T value;
+        if (FromJs<id>(env, info[0], &value)) B::template write<typename Numeric<id>::T>(ref_->offset, value);
+        return 0;
+      });
     });
     return Napi::Value();
   }
@@ -281,11 +283,12 @@ class NativeHandle : public Napi::ObjectWrap<NativeHandle> {
                        }));
   }
 
-  // The op functions for this handle: {add, sub, ...}, each a raw callback bound to the ref.
+  // The op functions for this handle: {add, sub, ...}, each a raw callback bound to the ref,
+  // from the active backend's table.
   Napi::Value Ops(const Napi::CallbackInfo& info) {
     napi_env env = info.Env();
     if (!RequireLive(env)) return Napi::Value();
-    const auto& row = kRmwTable<Backend>[static_cast<int>(ref_->type)];
+    const auto& row = WithBackend([&]<class B>() -> const auto& { return kRmwTable<B>[static_cast<int>(ref_->type)]; });
     Napi::Object ops = Napi::Object::New(env);
     for (int op = 0; op < kRmwOpCount; ++op) {
       napi_value fn;
@@ -351,16 +354,42 @@ Napi::Value RegionInfo(Napi::Env env, const Region* region) {
   Napi::Object result = Napi::Object::New(env);
   result.Set("cpus", region->nr_cpus);
   result.Set("areaSize", region->area_size);
-  result.Set("gsMethod", GsMethod());
+  const bool gs = region->backend == BackendId::kGs;
+  result.Set("backend", gs ? "gs" : "generic");
+  result.Set("backendReason", region->reason);
+  result.Set("fellBack", region->fell_back);
+  result.Set("gsMethod", gs ? Napi::Value(Napi::String::New(env, GsMethod())) : env.Null());
   return result;
 }
 
+bool GetBackendRequest(napi_env env, const Napi::Value& value, BackendRequest* out) {
+  const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : std::string();
+  if (name == "auto") *out = BackendRequest::kAuto;
+  else if (name == "gs") *out = BackendRequest::kGs;
+  else if (name == "generic") *out = BackendRequest::kGeneric;
+  else return ThrowError(env, ErrorKind::kInvalidArg, "backend must be 'auto', 'gs' or 'generic'");
+  return true;
+}
+
+// setup(cpus, areaSize, backend, source): `source` names who chose the backend, for the reason line.
 Napi::Value Setup(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
   int64_t cpus, area_size;
-  if (!GetInteger(info.Env(), info[0], "cpus", &cpus) || !GetInteger(info.Env(), info[1], "areaSize", &area_size))
+  BackendRequest backend = BackendRequest::kAuto;
+  if (!GetInteger(env, info[0], "cpus", &cpus) || !GetInteger(env, info[1], "areaSize", &area_size) ||
+      !GetBackendRequest(env, info[2], &backend))
     return Napi::Value();
-  const Region* region = SetupRegion(info.Env(), cpus, area_size);
-  return region ? RegionInfo(info.Env(), region) : Napi::Value();
+  const std::string source = info[3].IsString() ? info[3].As<Napi::String>().Utf8Value().substr(0, 80) : "setup()";
+  const Region* region = SetupRegion(env, cpus, area_size, backend, source.c_str());
+  return region ? RegionInfo(env, region) : Napi::Value();
+}
+
+// This thread's GS base (a bigint), for tests that check which backend is really in use; null
+// where it cannot be read (no GS backend in this build).
+Napi::Value GsBase(const Napi::CallbackInfo& info) {
+  uintptr_t base = 0;
+  if (!ReadGsBaseForDiagnostics(&base)) return info.Env().Null();
+  return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(base));
 }
 
 Napi::Value GetRegionInfo(const Napi::CallbackInfo& info) { return RegionInfo(info.Env(), GetRegion()); }
@@ -376,10 +405,11 @@ Napi::Value UnbindCpu(const Napi::CallbackInfo& info) {
   return Napi::Value();
 }
 
-// smp_processor_id(): read from %gs:0 like Linux's cpu_number, so it also proves where GS points.
+// smp_processor_id(): read from offset 0 of this CPU's area like Linux's cpu_number, through
+// the active backend (%gs:0 on GS), so it also proves where the backend points.
 Napi::Value ThisCpu(const Napi::CallbackInfo& info) {
   if (!ThisThreadBound()) return Napi::Number::New(info.Env(), -1);
-  return Napi::Number::New(info.Env(), Backend::read<int32_t>(kCpuNumberOffset));
+  return Napi::Number::New(info.Env(), WithBackend([]<class B>() { return B::template read<int32_t>(kCpuNumberOffset); }));
 }
 
 Napi::Value PreemptDisable(const Napi::CallbackInfo& info) {
@@ -543,13 +573,21 @@ Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
 
   exports.Set("types", types);
   exports.Set("ops", ops);
-  exports.Set("backend", Backend::kName);
+  Napi::Array backends = Napi::Array::New(env);
+#if PERCPU_HAVE_GS
+  backends.Set(backends.Length(), GsBackend::kName);
+#endif
+  backends.Set(backends.Length(), GenericBackend::kName);
+  exports.Set("backends", backends);  // the backends this build has
+  // How the gs backend would set GS bases on this machine, before any region exists.
+  exports.Set("gsMethod", GsMethod() ? Napi::Value(Napi::String::New(env, GsMethod())) : env.Null());
   exports.Set("emptyCall", Napi::Value(env, empty));
   exports.Set("init", Napi::Function::New<Init>(env, "init"));
   exports.Set("setup", Napi::Function::New<Setup>(env, "setup"));
   exports.Set("region", Napi::Function::New<GetRegionInfo>(env, "region"));
   exports.Set("bind", Napi::Function::New<BindCpu>(env, "bind"));
   exports.Set("unbind", Napi::Function::New<UnbindCpu>(env, "unbind"));
+  exports.Set("gsBase", Napi::Function::New<GsBase>(env, "gsBase"));
   exports.Set("thisCpu", Napi::Function::New<ThisCpu>(env, "thisCpu"));
   exports.Set("preemptDisable", Napi::Function::New<PreemptDisable>(env, "preemptDisable"));
   exports.Set("preemptEnable", Napi::Function::New<PreemptEnable>(env, "preemptEnable"));

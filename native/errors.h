@@ -18,7 +18,8 @@ namespace percpu {
   X(kNoSpace, NoSpaceError, ERR_PERCPU_NO_SPACE)            \
   X(kConflict, ConflictError, ERR_PERCPU_CONFLICT)          \
   X(kGuard, GuardError, ERR_PERCPU_GUARD)                   \
-  X(kSystem, SystemError, ERR_PERCPU_SYSTEM)
+  X(kSystem, SystemError, ERR_PERCPU_SYSTEM)               \
+  X(kBackendUnavailable, BackendUnavailableError, ERR_PERCPU_BACKEND_UNAVAILABLE)
 
 enum class ErrorKind {
 #define PERCPU_ERROR_ENUM(kind, cls, code) kind,

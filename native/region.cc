@@ -1,12 +1,16 @@
 #include "region.h"
 
-#include <asm/prctl.h>
-#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#if PERCPU_HAVE_GS
+#include <asm/prctl.h>
+#include <sys/auxv.h>
+#endif
+
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -21,6 +25,7 @@ __thread ThreadState tls_this_cpu __attribute__((tls_model("initial-exec"))) = {
 namespace {
 
 // ---------------------------------------------------------------- GS base
+#if PERCPU_HAVE_GS
 #ifndef HWCAP2_FSGSBASE
 #define HWCAP2_FSGSBASE (1 << 1)
 #endif
@@ -56,6 +61,68 @@ int32_t ReadCpuNumberThroughGs() {
   int32_t cpu;
   asm volatile("movl %%gs:%c1, %0" : "=r"(cpu) : "i"(kCpuNumberOffset) : "memory");
   return cpu;
+}
+
+// Can this thread point GS at memory and read it back? Tried once, at set-up, on a private
+// probe word, before the region exists. False with the reason when not (for example a seccomp
+// filter that refuses arch_prctl, or GS already owned by someone else on this thread).
+bool ProbeGs(char* why, size_t size) {
+  static int32_t probe_word = 0x67735f70;  // "p_sg"
+  uintptr_t saved = 0;
+  if (int err = ReadGsBase(&saved)) {
+    snprintf(why, size, "cannot read the GS base with %s: %s", UseFsgsbase() ? "rdgsbase" : "arch_prctl(ARCH_GET_GS)",
+             strerror(err));
+    return false;
+  }
+  if (saved != 0) {
+    snprintf(why, size, "this thread's GS base is already in use (%#lx)", static_cast<unsigned long>(saved));
+    return false;
+  }
+  if (int err = WriteGsBase(reinterpret_cast<uintptr_t>(&probe_word))) {
+    snprintf(why, size, "cannot set the GS base with %s: %s", UseFsgsbase() ? "wrgsbase" : "arch_prctl(ARCH_SET_GS)",
+             strerror(err));
+    return false;
+  }
+  const int32_t seen = ReadCpuNumberThroughGs();
+  WriteGsBase(saved);
+  if (seen != probe_word) {
+    snprintf(why, size, "the GS base was set but %%gs:0 does not read the probe word");
+    return false;
+  }
+  return true;
+}
+#endif  // PERCPU_HAVE_GS
+
+// Picks the backend for a new region. False (with `error` set) only when GS was asked for by
+// name and cannot work here: that is an error, never a silent fallback.
+bool ChooseBackend(BackendRequest request, const char* source, Region* region, DeferredError* error) {
+  region->fell_back = false;
+  if (request == BackendRequest::kGeneric) {
+    region->backend = BackendId::kGeneric;
+    snprintf(region->reason, sizeof region->reason, "requested by %s", source);
+    return true;
+  }
+  char why[160];
+#if PERCPU_HAVE_GS
+  char requested_by[112];
+  snprintf(requested_by, sizeof requested_by, "requested by %s", source);
+  if (ProbeGs(why, sizeof why)) {
+    region->backend = BackendId::kGs;
+    snprintf(region->reason, sizeof region->reason, "%s; GS base set with %s",
+             request == BackendRequest::kGs ? requested_by : "auto: GS works here", GsMethod());
+    return true;
+  }
+#else
+  snprintf(why, sizeof why, "this build has no GS backend (it needs Linux on x86-64)");
+#endif
+  if (request == BackendRequest::kGs) {
+    error->Set(ErrorKind::kBackendUnavailable, "the gs backend was requested by %s but cannot work here: %s", source, why);
+    return false;
+  }
+  region->backend = BackendId::kGeneric;
+  region->fell_back = true;
+  snprintf(region->reason, sizeof region->reason, "auto fell back from gs: %s", why);
+  return true;
 }
 
 // ---------------------------------------------------------------- region
@@ -174,15 +241,21 @@ bool RequireRegion(napi_env env) {
 
 // Maps the region once; a second call with the same sizes returns it. Errors are deferred:
 // they are thrown after g_setup_mutex is released.
-const Region* SetupLocked(uint32_t nr_cpus, uint32_t area_size, DeferredError* error) {
+const Region* SetupLocked(uint32_t nr_cpus, uint32_t area_size, BackendRequest backend, const char* source,
+                          DeferredError* error) {
   std::lock_guard<std::mutex> lock(g_setup_mutex);
   if (const Region* existing = g_region.load(std::memory_order_acquire)) {
-    if (existing->nr_cpus == nr_cpus && existing->area_size == area_size) return existing;
+    const bool same_backend = backend == BackendRequest::kAuto ||
+                              (backend == BackendRequest::kGs) == (existing->backend == BackendId::kGs);
+    if (existing->nr_cpus == nr_cpus && existing->area_size == area_size && same_backend) return existing;
     error->Set(ErrorKind::kConflict,
-               "the per-CPU region is already set up with %u CPUs of %u bytes; it lives until the process exits",
-               existing->nr_cpus, existing->area_size);
+               "the per-CPU region is already set up with %u CPUs of %u bytes on the %s backend; it lives until the "
+               "process exits",
+               existing->nr_cpus, existing->area_size, existing->backend == BackendId::kGs ? "gs" : "generic");
     return nullptr;
   }
+  Region choice{};
+  if (!ChooseBackend(backend, source, &choice, error)) return nullptr;
   const size_t page = PageSize();
   const size_t stride = area_size + page;  // one PROT_NONE guard page after every area
   const size_t total = stride * nr_cpus;
@@ -191,7 +264,12 @@ const Region* SetupLocked(uint32_t nr_cpus, uint32_t area_size, DeferredError* e
     error->Set(ErrorKind::kSystem, "mmap of the per-CPU region (%zu bytes) failed: %s", total, strerror(errno));
     return nullptr;
   }
-  auto* region = new Region{static_cast<char*>(base), nr_cpus, area_size, stride, new std::atomic<uint64_t>[nr_cpus]};
+  auto* region = new Region(choice);
+  region->base = static_cast<char*>(base);
+  region->nr_cpus = nr_cpus;
+  region->area_size = area_size;
+  region->stride = stride;
+  region->owners = new std::atomic<uint64_t>[nr_cpus];
   for (uint32_t cpu = 0; cpu < nr_cpus; ++cpu) {
     if (mprotect(region->Area(cpu), area_size, PROT_READ | PROT_WRITE) != 0) {
       error->Set(ErrorKind::kSystem, "mprotect of CPU %u's area failed: %s", cpu, strerror(errno));
@@ -211,11 +289,18 @@ const Region* SetupLocked(uint32_t nr_cpus, uint32_t area_size, DeferredError* e
 
 }  // namespace
 
+#if PERCPU_HAVE_GS
 const char* GsMethod() { return UseFsgsbase() ? "wrgsbase" : "arch_prctl"; }
+bool ReadGsBaseForDiagnostics(uintptr_t* base) { return ReadGsBase(base) == 0; }
+#else
+const char* GsMethod() { return nullptr; }
+bool ReadGsBaseForDiagnostics(uintptr_t*) { return false; }
+#endif
 
 const Region* GetRegion() { return g_region.load(std::memory_order_acquire); }
 
-const Region* SetupRegion(napi_env env, int64_t nr_cpus, int64_t area_size) {
+const Region* SetupRegion(napi_env env, int64_t nr_cpus, int64_t area_size, BackendRequest backend,
+                          const char* source) {
   if (nr_cpus < 1 || nr_cpus > kMaxCpus) {
     ThrowError(env, ErrorKind::kOutOfRange, "cpus must be an integer from 1 to %u, got %lld", kMaxCpus, (long long)nr_cpus);
     return nullptr;
@@ -230,10 +315,39 @@ const Region* SetupRegion(napi_env env, int64_t nr_cpus, int64_t area_size) {
   const uint32_t rounded = static_cast<uint32_t>((area_size + page - 1) / page * page);
 
   DeferredError error;
-  const Region* region = SetupLocked(static_cast<uint32_t>(nr_cpus), rounded, &error);
+  const Region* region = SetupLocked(static_cast<uint32_t>(nr_cpus), rounded, backend, source, &error);
   error.ThrowIfSet(env);
   return region;
 }
+
+#if PERCPU_HAVE_GS
+// Points this thread's GS base at `area` and checks it. On success `saved` is the base to
+// restore at unbind. Throws and returns false otherwise, leaving the GS base as it was.
+static bool BindGs(napi_env env, const Region* region, int32_t cpu, char* area, uintptr_t* saved) {
+  int err = ReadGsBase(saved);
+  // A new thread inherits its creator's GS base, so a worker started by a bound thread arrives
+  // pointing into our region: that base is stale, and unbind() should leave 0 behind.
+  const uintptr_t region_begin = reinterpret_cast<uintptr_t>(region->base);
+  if (*saved >= region_begin && *saved < region_begin + region->stride * region->nr_cpus) *saved = 0;
+  if (err == 0 && *saved != 0) {
+    // glibc never uses GS on x86-64, so any other base is someone else's: another copy of this
+    // addon (two versions of percpu in node_modules) or another library. Taking GS from under it
+    // would aim its offsets at our areas.
+    return ThrowError(env, ErrorKind::kConflict,
+                      "this thread's GS base is already in use (%#lx): another copy of percpu or another library owns GS here",
+                      static_cast<unsigned long>(*saved));
+  }
+  if (err == 0) err = WriteGsBase(reinterpret_cast<uintptr_t>(area));
+  if (err != 0) return ThrowError(env, ErrorKind::kSystem, "cannot set the GS base with %s: %s", GsMethod(), strerror(err));
+  // Check that the segment really addresses the area before any op trusts it.
+  if (ReadCpuNumberThroughGs() != cpu) {
+    WriteGsBase(*saved);
+    return ThrowError(env, ErrorKind::kSystem, "GS base was set with %s but %%gs:0 does not read CPU %d's number",
+                      GsMethod(), cpu);
+  }
+  return true;
+}
+#endif
 
 bool Bind(napi_env env, int64_t cpu) {
   if (!RequireRegion(env)) return false;
@@ -248,34 +362,14 @@ bool Bind(napi_env env, int64_t cpu) {
   if (!region->owners[cpu].compare_exchange_strong(expected, self, std::memory_order_acq_rel))
     return ThrowError(env, ErrorKind::kCpuTaken, "CPU %lld is already bound to another thread (tid %llu)",
                       (long long)cpu, (unsigned long long)expected);
-  uintptr_t saved = 0;
-  int err = ReadGsBase(&saved);
-  // A new thread inherits its creator's GS base, so a worker started by a bound thread arrives
-  // pointing into our region: that base is stale, and unbind() should leave 0 behind.
-  const uintptr_t region_begin = reinterpret_cast<uintptr_t>(region->base);
-  if (saved >= region_begin && saved < region_begin + region->stride * region->nr_cpus) saved = 0;
-  if (err == 0 && saved != 0) {
-    // glibc never uses GS on x86-64, so any other base is someone else's: another copy of this
-    // addon (two versions of percpu in node_modules) or another library. Taking GS from under it
-    // would aim its offsets at our areas.
-    region->owners[cpu].store(0, std::memory_order_release);
-    return ThrowError(env, ErrorKind::kConflict,
-                      "this thread's GS base is already in use (%#lx): another copy of percpu or another library owns GS here",
-                      static_cast<unsigned long>(saved));
-  }
   char* area = region->Area(static_cast<uint32_t>(cpu));
-  if (err == 0) err = WriteGsBase(reinterpret_cast<uintptr_t>(area));
-  if (err != 0) {
+  uintptr_t saved = 0;
+#if PERCPU_HAVE_GS
+  if (region->backend == BackendId::kGs && !BindGs(env, region, static_cast<int32_t>(cpu), area, &saved)) {
     region->owners[cpu].store(0, std::memory_order_release);
-    return ThrowError(env, ErrorKind::kSystem, "cannot set the GS base with %s: %s", GsMethod(), strerror(err));
+    return false;
   }
-  // Check that the segment really addresses the area before any op trusts it.
-  if (ReadCpuNumberThroughGs() != cpu) {
-    WriteGsBase(saved);
-    region->owners[cpu].store(0, std::memory_order_release);
-    return ThrowError(env, ErrorKind::kSystem, "GS base was set with %s but %%gs:0 does not read CPU %lld's number",
-                      GsMethod(), (long long)cpu);
-  }
+#endif
   tls_this_cpu.saved_gs = saved;
   tls_this_cpu.area = area;
   tls_this_cpu.preempt_count = 0;
@@ -290,7 +384,9 @@ static void UnbindUnchecked() {
   tls_this_cpu.cpu = -1;
   tls_this_cpu.area = nullptr;
   tls_this_cpu.preempt_count = 0;
-  WriteGsBase(tls_this_cpu.saved_gs);
+#if PERCPU_HAVE_GS
+  if (region->backend == BackendId::kGs) WriteGsBase(tls_this_cpu.saved_gs);
+#endif
   region->owners[cpu].store(0, std::memory_order_release);
 }
 

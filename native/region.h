@@ -18,7 +18,22 @@
 
 #include "numeric.h"
 
+// The GS backend exists only where its instructions and system calls do: Linux on x86-64.
+// Everywhere else (or built with -DPERCPU_NO_GS) the asm is compiled out and only the generic
+// backend is built.
+#if defined(__x86_64__) && defined(__linux__) && !defined(PERCPU_NO_GS)
+#define PERCPU_HAVE_GS 1
+#else
+#define PERCPU_HAVE_GS 0
+#endif
+
 namespace percpu {
+
+// How this CPU's slot is reached. Chosen once, when the region is set up, for the whole process.
+enum class BackendId : uint8_t {
+  kGs,       // the thread's GS base points at its area: one gs-relative instruction per op
+  kGeneric,  // this_cpu_ptr() from the thread's bound area, then the plain operation
+};
 
 constexpr uint32_t kMaxCpus = 1024;
 constexpr uint32_t kMaxAreaSize = 64u << 20;
@@ -33,7 +48,10 @@ struct Region {
   uint32_t nr_cpus;
   uint32_t area_size;  // usable bytes per CPU, a multiple of the page size
   size_t stride;       // area_size plus one inaccessible guard page
-  std::atomic<uint64_t>* owners;  // per CPU: the kernel thread id holding it, 0 when free
+  std::atomic<uint64_t>* owners;  // per CPU: the id of the thread holding it, 0 when free
+  BackendId backend;
+  bool fell_back;       // auto was asked for and GS could not be used
+  char reason[192];     // one line: why this backend
 
   char* Area(uint32_t cpu) const { return base + cpu * stride; }
 };
@@ -50,12 +68,20 @@ extern __thread ThreadState tls_this_cpu __attribute__((tls_model("initial-exec"
 
 inline bool ThisThreadBound() { return __builtin_expect(tls_this_cpu.cpu >= 0, 1); }
 
-// Region set-up. Throws and returns nullptr on bad arguments or when a different region exists.
-const Region* SetupRegion(napi_env env, int64_t nr_cpus, int64_t area_size);
-const Region* GetRegion();
+enum class BackendRequest { kAuto, kGs, kGeneric };
 
-// GS base access: wrgsbase/rdgsbase when AT_HWCAP2 has FSGSBASE, arch_prctl otherwise.
+// Region set-up. Throws and returns nullptr on bad arguments, when a different region exists,
+// or when kGs is requested and GS cannot be used here. `source` says who asked (for the reason line).
+const Region* SetupRegion(napi_env env, int64_t nr_cpus, int64_t area_size, BackendRequest backend,
+                          const char* source);
+const Region* GetRegion();
+inline BackendId ActiveBackend() { return GetRegion()->backend; }
+
+// GS base access: wrgsbase/rdgsbase when AT_HWCAP2 has FSGSBASE, arch_prctl otherwise; nullptr
+// where there is no GS backend.
 const char* GsMethod();
+// This thread's GS base, for tests and diagnostics. False where it cannot be read.
+bool ReadGsBaseForDiagnostics(uintptr_t* base);
 
 bool Bind(napi_env env, int64_t cpu);
 bool Unbind(napi_env env);

@@ -53,8 +53,8 @@ describe('percpu sample --cpus 4', function () {
   it('ends with the exact count: 12 static, 4 dynamic and 4 per type x 10 types on each of 4 CPUs, and 4 process-wide checks', function () {
     const perCpu = 12 + 4 + 4 * 10; // the static steps; new_zero (2 rows), new_with, clones dropped; the numeric rows
     assert.equal(perCpu * 4 + 4, 228);
-    const method = region()!.gsMethod; // wrgsbase where the kernel allows FSGSBASE, else arch_prctl
-    assert.ok(lines.includes(`percpu sample on 4 CPUs (gs backend; GS base set with ${method}): 228 checks passed, 0 failed`));
+    const info = region()!; // e.g. "gs (auto: GS works here; GS base set with arch_prctl)"
+    assert.ok(lines.includes(`percpu sample on 4 CPUs, ${info.backend} (${info.backendReason}): 228 checks passed, 0 failed`));
     for (const type of ['u8', 'u16', 'u32', 'u64', 'usize', 'i8', 'i16', 'i32', 'i64', 'isize']) {
       const sub = lines.find((line) => line.startsWith(`${type}: sub 5 `));
       assert.ok(sub, `no row for ${type}: sub 5`);

@@ -19,6 +19,7 @@ import {
   type PerCpuVariable,
   type SharedPerCpu,
 } from '../lib';
+import { native } from '../lib/native';
 
 /** Any per-CPU variable, whatever its type (the tasks are untyped in the value). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -342,4 +343,9 @@ export function throwNullPrototype(): never {
 /** Throws an Error whose code cannot be cloned to another thread. */
 export function throwUncloneableCode(): never {
   throw Object.assign(new Error('uncloneable code'), { code: () => 1 });
+}
+
+/** This thread's CPU and GS base (null without a GS backend), and the sample sequence on it. */
+export function backendProbe(v: AnyVar): { cpu: number | null; gsBase: bigint | null; steps: Value[] } {
+  return { cpu: thisCpu(), gsBase: native.gsBase(), steps: sampleSequence(v).steps };
 }
