@@ -15,12 +15,15 @@ export {
   StaticPerCpu,
   DynamicPerCpu,
   NUMERIC_OPS,
+  NUMERIC_OP_TABLE,
   definePerCpu,
   getStaticPerCpu,
   revive,
   isSharedPerCpu,
 } from './percpu';
 export type { Slot, PerCpuNumeric, NumericOp, SharedPerCpu } from './percpu';
+export { PerCpuPair, revivePair, isSharedPerCpuPair } from './pair';
+export type { U64Pair, SharedPerCpuPair } from './pair';
 export { CpuSet } from './cpuset';
 export type { CpuSetOptions } from './cpuset';
 export { task } from './task';

@@ -11,10 +11,15 @@ export interface NativeHandle {
   readRemote(cpu: number): number | bigint;
   writeRemote(cpu: number, value: number | bigint): void;
   sum(): number | bigint;
-  ops(): Record<string, (value: number | bigint) => void>;
+  ops(): Record<string, (...values: (number | bigint)[]) => number | bigint | undefined>;
   clone(): NativeHandle;
   share(): number;
   release(): void;
+  cmpxchgDouble(oldLo: bigint, oldHi: bigint, lo: bigint, hi: bigint): boolean;
+  readPair(cpu: number): [bigint, bigint];
+  writePair(cpu: number, lo: bigint, hi: bigint): void;
+  /** A u64 pair (PerCpuPair): only the pair methods apply. */
+  readonly pair: boolean;
   readonly live: boolean;
   readonly refCount: number;
   readonly offset: number;
@@ -46,7 +51,8 @@ export interface NativeStats {
 
 export interface NativeAddon {
   types: { name: string; size: number; big: boolean }[];
-  ops: string[];
+  /** The op table (native/ops.h), in order. */
+  ops: { name: string; operands: number; returns: boolean }[];
   /** The backends this build has: ['gs', 'generic'] on Linux x86-64, ['generic'] elsewhere. */
   backends: BackendName[];
   /** How the gs backend sets GS bases here (wrgsbase needs no system call); null without gs. */
@@ -65,6 +71,7 @@ export interface NativeAddon {
   allocate(type: number): NativeHandle;
   allocateWith(type: number, value: number | bigint): NativeHandle;
   allocateFrom(type: number, values: (number | bigint)[]): NativeHandle;
+  allocatePair(lo: bigint, hi: bigint): NativeHandle;
   defineStatic(name: string, type: number, init: number | bigint): NativeHandle;
   getStatic(name: string): NativeHandle | null;
   redeem(ticket: number): NativeHandle;

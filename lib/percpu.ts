@@ -80,20 +80,70 @@ export class PerCpuToken<T extends NumericType> {
   }
 }
 
-/** The names of PerCpuNumeric's ops, in the addon's op table order (native/ops.h). */
-export const NUMERIC_OPS = ['add', 'sub'] as const;
-export type NumericOp = (typeof NUMERIC_OPS)[number];
+/**
+ * The this_cpu op family, in the addon's table order (native/ops.h PERCPU_OPS): for each op, how
+ * many values it takes and whether it returns one. Adding an op is one line here and one there.
+ * On the gs backend each op is ONE gs-prefixed instruction with no lock prefix (xchg: a read, then
+ * a cmpxchg loop, as in the kernel); ops that return give the NEW value, except xchg and cmpxchg,
+ * which give the value they found.
+ */
+export const NUMERIC_OP_TABLE = {
+  /** this_cpu_read: `mov %gs:(off), reg`. */
+  read: { operands: 0, returns: true },
+  /** this_cpu_write: `mov reg, %gs:(off)`. */
+  write: { operands: 1, returns: false },
+  /** this_cpu_add: `add reg, %gs:(off)`. */
+  add: { operands: 1, returns: false },
+  /** this_cpu_sub: `sub reg, %gs:(off)`. */
+  sub: { operands: 1, returns: false },
+  /** this_cpu_inc: `inc %gs:(off)`. */
+  inc: { operands: 0, returns: false },
+  /** this_cpu_dec: `dec %gs:(off)`. */
+  dec: { operands: 0, returns: false },
+  /** this_cpu_and: `and reg, %gs:(off)`. */
+  and: { operands: 1, returns: false },
+  /** this_cpu_or: `or reg, %gs:(off)`. */
+  or: { operands: 1, returns: false },
+  /** this_cpu_xor: `xor reg, %gs:(off)`. */
+  xor: { operands: 1, returns: false },
+  /** this_cpu_add_return: `xadd reg, %gs:(off)`; the new value. */
+  addReturn: { operands: 1, returns: true },
+  /** this_cpu_sub_return: `xadd` of the negated value; the new value. */
+  subReturn: { operands: 1, returns: true },
+  /** this_cpu_inc_return: `xadd` of 1; the new value. */
+  incReturn: { operands: 0, returns: true },
+  /** this_cpu_dec_return: `xadd` of -1; the new value. */
+  decReturn: { operands: 0, returns: true },
+  /** this_cpu_xchg: read, then `cmpxchg` until it holds; the old value. */
+  xchg: { operands: 1, returns: true },
+  /** this_cpu_cmpxchg(old, new): `cmpxchg reg, %gs:(off)`; the value found (swapped only if it equals `old`). */
+  cmpxchg: { operands: 2, returns: true },
+} as const satisfies Record<string, { operands: 0 | 1 | 2; returns: boolean }>;
+
+export type NumericOp = keyof typeof NUMERIC_OP_TABLE;
+
+/** The names of PerCpuNumeric's ops, in table order. */
+export const NUMERIC_OPS = Object.keys(NUMERIC_OP_TABLE) as NumericOp[];
+
+/** An op's JS signature, from its row: `(value) => void`, `() => V`, `(old, new) => V`... */
+type OpFunction<V, Row extends { operands: number; returns: boolean }> = (
+  ...values: Row['operands'] extends 0 ? [] : Row['operands'] extends 1 ? [value: V] : [old: V, value: V]
+) => Row['returns'] extends true ? V : void;
 
 /**
- * Machine-intrinsic ops on this CPU's slot, each ONE gs-prefixed instruction (`add %reg,%gs:(off)`),
- * needing no guard. Arithmetic wraps as the machine's does.
+ * Machine-intrinsic ops on this CPU's slot (Rust's `PerCpuNumeric`), needing no guard: each is one
+ * gs-prefixed instruction on the gs backend. Arithmetic wraps as the machine's does.
  */
 export type PerCpuNumeric<T extends NumericType> = {
-  readonly [Op in NumericOp]: (value: ValueOf<T>) => void;
+  readonly [Op in NumericOp]: OpFunction<ValueOf<T>, (typeof NUMERIC_OP_TABLE)[Op]>;
 };
 
-if (native.ops.join() !== NUMERIC_OPS.join()) {
-  throw new Error(`percpu: the addon's op table (${native.ops.join()}) does not match lib/percpu.ts`);
+{
+  const mine = NUMERIC_OPS.map((name) => `${name}/${NUMERIC_OP_TABLE[name].operands}/${NUMERIC_OP_TABLE[name].returns}`);
+  const addon = native.ops.map((op) => `${op.name}/${op.operands}/${op.returns}`);
+  if (addon.join() !== mine.join()) {
+    throw new Error(`percpu: the addon's op table (${addon.join()}) does not match lib/percpu.ts (${mine.join()})`);
+  }
 }
 
 /** What StaticPerCpu and DynamicPerCpu share: this CPU's slot, any CPU's slot, the sum, num(). */
@@ -109,7 +159,7 @@ export abstract class PerCpuVariable<T extends NumericType> {
     this.handle = handle;
   }
 
-  /** The numeric ops (Rust's `.num()`): `x.num().add(1)` is one `add` instruction relative to GS. */
+  /** The numeric ops (Rust's `.num()`): on gs, `x.num().add(1)` is one `add` instruction relative to GS. */
   num(): PerCpuNumeric<T> {
     return (this.#numeric ??= Object.freeze(this.handle.ops()) as unknown as PerCpuNumeric<T>);
   }
@@ -187,8 +237,8 @@ export function getStaticPerCpu<T extends NumericType>(name: string, type: T): S
 }
 
 function checkHandleType<T extends NumericType>(handle: NativeHandle, type: T): NativeHandle {
-  if (handle.type === typeInfo(type).index) return handle;
-  const actual = native.types[handle.type]?.name;
+  if (handle.type === typeInfo(type).index && !handle.pair) return handle;
+  const actual = handle.pair ? 'u64 pair' : native.types[handle.type]?.name;
   if (handle.live && !handle.isStatic) handle.release(); // give back the redeemed reference
   throw new PerCpuTypeError(`the per-CPU variable is a ${actual}, not a ${type}`);
 }

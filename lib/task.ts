@@ -7,7 +7,11 @@ import * as path from 'node:path';
 import { PerCpuTypeError, describeThrown, nativeErrorClasses } from './errors';
 import { native } from './native';
 import { DynamicPerCpu, PerCpuVariable, StaticPerCpu, isSharedPerCpu, revive, type SharedPerCpu } from './percpu';
+import { PerCpuPair, isSharedPerCpuPair, revivePair, type SharedPerCpuPair } from './pair';
 import type { NumericType } from './types';
+
+/** What a task borrows from its arguments: released when it settles. */
+type Borrowed = DynamicPerCpu<NumericType> | PerCpuPair;
 
 /** A function `name` exported by the module at `module` (a file URL string). */
 export interface Task<Args extends unknown[] = unknown[], Result = unknown> {
@@ -54,8 +58,8 @@ export async function resolveTask(t: TaskRef): Promise<(...args: unknown[]) => u
   return fn as (...args: unknown[]) => unknown;
 }
 
-/** One encoded argument: per-CPU variables travel as shares, the rest by structured clone. */
-export type EncodedArg = { shared: SharedPerCpu } | { value: unknown };
+/** One encoded argument: per-CPU variables and pairs travel as shares, the rest by structured clone. */
+export type EncodedArg = { shared: SharedPerCpu } | { sharedPair: SharedPerCpuPair } | { value: unknown };
 
 /** Encodes args for another CPU. Returns the tickets taken, to be dropped once the task settles. */
 export function encodeArgs(args: unknown[]): { encoded: EncodedArg[]; tickets: number[] } {
@@ -67,6 +71,11 @@ export function encodeArgs(args: unknown[]): { encoded: EncodedArg[]; tickets: n
         if (shared.percpu === 'dynamic') tickets.push(shared.ticket);
         return { shared };
       }
+      if (arg instanceof PerCpuPair) {
+        const sharedPair = arg.share();
+        tickets.push(sharedPair.ticket);
+        return { sharedPair };
+      }
       return { value: arg };
     });
     return { encoded, tickets };
@@ -77,13 +86,18 @@ export function encodeArgs(args: unknown[]): { encoded: EncodedArg[]; tickets: n
 }
 
 /** Decodes args on the CPU that runs the task. Dynamic variables revived here are released after it. */
-export function decodeArgs(encoded: EncodedArg[]): { args: unknown[]; borrowed: DynamicPerCpu<NumericType>[] } {
-  const borrowed: DynamicPerCpu<NumericType>[] = [];
+export function decodeArgs(encoded: EncodedArg[]): { args: unknown[]; borrowed: Borrowed[] } {
+  const borrowed: Borrowed[] = [];
   const args = encoded.map((arg) => {
     if ('shared' in arg && isSharedPerCpu(arg.shared)) {
       const variable: PerCpuVariable<NumericType> = revive(arg.shared);
       if (variable instanceof DynamicPerCpu) borrowed.push(variable);
       return variable;
+    }
+    if ('sharedPair' in arg && isSharedPerCpuPair(arg.sharedPair)) {
+      const pair = revivePair(arg.sharedPair);
+      borrowed.push(pair);
+      return pair;
     }
     return (arg as { value: unknown }).value;
   });
@@ -139,7 +153,7 @@ export type FromWorker =
   | { type: 'done'; id: number; ok: false; error: SerializedError };
 
 /** Runs a task on this thread with decoded args; releases what it borrowed, whatever happens. */
-export async function runHere(t: TaskRef, args: unknown[], borrowed: DynamicPerCpu<NumericType>[] = []): Promise<unknown> {
+export async function runHere(t: TaskRef, args: unknown[], borrowed: Borrowed[] = []): Promise<unknown> {
   try {
     const fn = await resolveTask(t);
     return await fn(...args);

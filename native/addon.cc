@@ -22,6 +22,7 @@ struct HandleRef {
   uint32_t offset;
   bool live;
   bool is_static;
+  bool pair;  // a u64 pair: only the pair methods apply
   TypeId type;
   Allocation* allocation;
   uint32_t js_owners;
@@ -30,7 +31,7 @@ struct HandleRef {
 namespace {
 
 HandleRef* NewRef(Allocation* allocation) {
-  return new HandleRef{allocation->offset, true, allocation->is_static, allocation->type, allocation, 0};
+  return new HandleRef{allocation->offset, true, allocation->is_static, allocation->pair, allocation->type, allocation, 0};
 }
 
 void DropLiveRef(HandleRef* ref) {
@@ -56,32 +57,39 @@ bool ThrowNotBound(napi_env env) {
 }
 
 // ---------------------------------------------------------------- the op path
-template <TypeId id, RmwOp op, class B>
-napi_value RmwCallback(napi_env env, napi_callback_info info) {
+// One raw callback per (type, op, backend), bound to its handle: fetch the operands, check the
+// handle and the thread, convert each operand exactly, run the op, convert the result if any.
+template <TypeId id, OpId op, class B>
+napi_value OpCallback(napi_env env, napi_callback_info info) {
   using T = typename Numeric<id>::T;
-  size_t argc = 1;
-  napi_value arg;
+  constexpr OpSpec kSpec = kOps[static_cast<int>(op)];
+  size_t argc = kSpec.operands;
+  napi_value argv[2];
   void* data;
-  napi_get_cb_info(env, info, &argc, &arg, nullptr, &data);
+  napi_get_cb_info(env, info, &argc, kSpec.operands > 0 ? argv : nullptr, nullptr, &data);
   const HandleRef* ref = static_cast<const HandleRef*>(data);
   if (__builtin_expect(!ref->live, 0)) return ThrowReleased(env), nullptr;
   if (!ThisThreadBound()) return ThrowNotBound(env), nullptr;
-  T value = 0;  // always set by FromJs on success; the 0 quiets -Wmaybe-uninitialized
-  if (!FromJs<id>(env, arg, &value)) return nullptr;
-  ApplyRmw<B, op, T>(ref->offset, value);
+  T a = 1, b = 0;  // an op without operands that needs one (inc, dec...) uses 1
+  if constexpr (kSpec.operands >= 1)
+    if (!FromJs<id>(env, argv[0], &a)) return nullptr;
+  if constexpr (kSpec.operands >= 2)
+    if (!FromJs<id>(env, argv[1], &b)) return nullptr;
+  [[maybe_unused]] const T result = ApplyOp<B, op, T>(ref->offset, a, b);
+  if constexpr (kSpec.returns) return ToJs<id>(env, result);
   return nullptr;
 }
 
 template <TypeId id, class B>
-constexpr std::array<napi_callback, kRmwOpCount> RmwRow() {
-#define PERCPU_ROW_ENTRY(op, oper) &RmwCallback<id, RmwOp::op, B>,
-  return {PERCPU_RMW_OPS(PERCPU_ROW_ENTRY)};
+constexpr std::array<napi_callback, kOpCount> OpRow() {
+#define PERCPU_ROW_ENTRY(op, js, operands, returns, form, insn, oper) &OpCallback<id, OpId::op, B>,
+  return {PERCPU_OPS(PERCPU_ROW_ENTRY)};
 #undef PERCPU_ROW_ENTRY
 }
 
 template <class B>
-constexpr std::array<std::array<napi_callback, kRmwOpCount>, kTypeCount> kRmwTable = {
-#define PERCPU_TABLE_ROW(name, ctype, big) RmwRow<TypeId::name, B>(),
+constexpr std::array<std::array<napi_callback, kOpCount>, kTypeCount> kOpTable = {
+#define PERCPU_TABLE_ROW(name, ctype, big) OpRow<TypeId::name, B>(),
     PERCPU_NUMERIC_TYPES(PERCPU_TABLE_ROW)
 #undef PERCPU_TABLE_ROW
 };
@@ -162,6 +170,10 @@ class NativeHandle : public Napi::ObjectWrap<NativeHandle> {
                            InstanceMethod<&NativeHandle::Clone>("clone"),
                            InstanceMethod<&NativeHandle::Share>("share"),
                            InstanceMethod<&NativeHandle::Release>("release"),
+                           InstanceMethod<&NativeHandle::CmpxchgDouble>("cmpxchgDouble"),
+                           InstanceMethod<&NativeHandle::ReadPair>("readPair"),
+                           InstanceMethod<&NativeHandle::WritePair>("writePair"),
+                           InstanceAccessor<&NativeHandle::IsPair>("pair"),
                            InstanceAccessor<&NativeHandle::Live>("live"),
                            InstanceAccessor<&NativeHandle::RefCountGetter>("refCount"),
                            InstanceAccessor<&NativeHandle::Offset>("offset"),
@@ -213,7 +225,7 @@ class NativeHandle : public Napi::ObjectWrap<NativeHandle> {
     if (!ThisThreadBound()) return ThrowNotBound(env), Napi::Value();
     return Napi::Value(env, WithBackend([&]<class B>() {
                          return DispatchType(ref_->type, [&]<TypeId id>() {
-                           return ToJs<id>(env, B::template read<typename Numeric<id>::T>(ref_->offset));
+                           return ToJs<id>(env, B::template read<typename Numeric<id>::T>(ref_->offset, 0, 0));
                          });
                        }));
   }
@@ -225,7 +237,7 @@ class NativeHandle : public Napi::ObjectWrap<NativeHandle> {
     WithBackend([&]<class B>() {
       return DispatchType(ref_->type, [&]<TypeId id>() {
         typename Numeric<id>::T value;
-        if (FromJs<id>(env, info[0], &value)) B::template write<typename Numeric<id>::T>(ref_->offset, value);
+        if (FromJs<id>(env, info[0], &value)) B::template write<typename Numeric<id>::T>(ref_->offset, value, 0);
         return 0;
       });
     });
@@ -288,14 +300,14 @@ class NativeHandle : public Napi::ObjectWrap<NativeHandle> {
   Napi::Value Ops(const Napi::CallbackInfo& info) {
     napi_env env = info.Env();
     if (!RequireLive(env)) return Napi::Value();
-    const auto& row = WithBackend([&]<class B>() -> const auto& { return kRmwTable<B>[static_cast<int>(ref_->type)]; });
+    const auto& row = WithBackend([&]<class B>() -> const auto& { return kOpTable<B>[static_cast<int>(ref_->type)]; });
     Napi::Object ops = Napi::Object::New(env);
-    for (int op = 0; op < kRmwOpCount; ++op) {
+    for (int op = 0; op < kOpCount; ++op) {
       napi_value fn;
-      napi_create_function(env, kRmwOpNames[op], NAPI_AUTO_LENGTH, row[op], ref_, &fn);
+      napi_create_function(env, kOps[op].name, NAPI_AUTO_LENGTH, row[op], ref_, &fn);
       napi_add_finalizer(env, fn, ref_, FinalizeOpFunction, nullptr, nullptr);
       ref_->js_owners++;
-      ops.Set(kRmwOpNames[op], Napi::Value(env, fn));
+      ops.Set(kOps[op].name, Napi::Value(env, fn));
     }
     return ops;
   }
@@ -319,6 +331,62 @@ class NativeHandle : public Napi::ObjectWrap<NativeHandle> {
     DropLiveRef(ref_);
     return Napi::Value();
   }
+
+  // ---- u64 pairs (16 bytes, aligned to 16). Every pair method first checks that this handle is
+  // a pair: the others name 8 bytes or fewer, and 16 would run past their allocation.
+  bool RequirePair(napi_env env) const {
+    if (!RequireLive(env)) return false;
+    return ref_->pair || ThrowError(env, ErrorKind::kInvalidArg, "this per-CPU variable is not a u64 pair");
+  }
+
+  static bool GetU64(napi_env env, napi_value value, uint64_t* out) { return FromJs<TypeId::u64>(env, value, out); }
+
+  // this_cpu_cmpxchg_double(old_lo, old_hi, new_lo, new_hi): true if this CPU's pair held the old
+  // words and now holds the new ones. One cmpxchg16b relative to GS on the gs backend.
+  Napi::Value CmpxchgDouble(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    if (!RequirePair(env)) return Napi::Value();
+    if (!ThisThreadBound()) return ThrowNotBound(env), Napi::Value();
+    uint64_t words[4];
+    for (int i = 0; i < 4; ++i)
+      if (!GetU64(env, info[i], &words[i])) return Napi::Value();
+    enum Outcome { kMissed, kSwapped, kNoCx16 };
+    const Outcome outcome = WithBackend([&]<class B>() {
+      if (!B::HasCmpxchgDouble()) return kNoCx16;
+      return B::cmpxchgDouble(ref_->offset, words[0], words[1], words[2], words[3]) ? kSwapped : kMissed;
+    });
+    if (outcome == kNoCx16)
+      return ThrowError(env, ErrorKind::kBackendUnavailable,
+                        "cmpxchgDouble on the gs backend needs cmpxchg16b, and this CPU lacks CX16"),
+             Napi::Value();
+    return Napi::Boolean::New(env, outcome == kSwapped);
+  }
+
+  // per_cpu_ptr for a pair: [lo, hi] of any CPU, two naturally aligned loads.
+  Napi::Value ReadPair(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    uint32_t cpu = 0;
+    if (!RequirePair(env) || !GetCpu(env, info[0], &cpu)) return Napi::Value();
+    uint64_t* pair = RemotePtr<uint64_t>(GetRegion(), cpu, ref_->offset);
+    Napi::Array result = Napi::Array::New(env, 2);
+    result.Set(0u, Napi::BigInt::New(env, __atomic_load_n(&pair[0], __ATOMIC_RELAXED)));
+    result.Set(1u, Napi::BigInt::New(env, __atomic_load_n(&pair[1], __ATOMIC_RELAXED)));
+    return result;
+  }
+
+  Napi::Value WritePair(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    uint32_t cpu = 0;
+    uint64_t lo, hi;
+    if (!RequirePair(env) || !GetCpu(env, info[0], &cpu) || !GetU64(env, info[1], &lo) || !GetU64(env, info[2], &hi))
+      return Napi::Value();
+    uint64_t* pair = RemotePtr<uint64_t>(GetRegion(), cpu, ref_->offset);
+    __atomic_store_n(&pair[0], lo, __ATOMIC_RELAXED);
+    __atomic_store_n(&pair[1], hi, __ATOMIC_RELAXED);
+    return Napi::Value();
+  }
+
+  Napi::Value IsPair(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), ref_ != nullptr && ref_->pair); }
 
   Napi::Value Live(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), ref_ != nullptr && ref_->live); }
   Napi::Value RefCountGetter(const Napi::CallbackInfo& info) {
@@ -409,7 +477,7 @@ Napi::Value UnbindCpu(const Napi::CallbackInfo& info) {
 // the active backend (%gs:0 on GS), so it also proves where the backend points.
 Napi::Value ThisCpu(const Napi::CallbackInfo& info) {
   if (!ThisThreadBound()) return Napi::Number::New(info.Env(), -1);
-  return Napi::Number::New(info.Env(), WithBackend([]<class B>() { return B::template read<int32_t>(kCpuNumberOffset); }));
+  return Napi::Number::New(info.Env(), WithBackend([]<class B>() { return B::template read<int32_t>(kCpuNumberOffset, 0, 0); }));
 }
 
 Napi::Value PreemptDisable(const Napi::CallbackInfo& info) {
@@ -462,6 +530,22 @@ Napi::Value Allocate(const Napi::CallbackInfo& info) {
         __atomic_store_n(RemotePtr<T>(region, cpu, allocation->offset), static_cast<T>(bits[cpu]), __ATOMIC_RELAXED);
       return 0;
     });
+  }
+  return NativeHandle::Make(env, NewRef(allocation));
+}
+
+// allocatePair(lo, hi): a u64 pair, 16 bytes aligned to 16 in every area, each CPU's set to (lo, hi).
+Napi::Value AllocatePair(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  uint64_t lo, hi;
+  if (!FromJs<TypeId::u64>(env, info[0], &lo) || !FromJs<TypeId::u64>(env, info[1], &hi)) return Napi::Value();
+  Allocation* allocation = AllocateDynamic(env, TypeId::u64, /*pair=*/true);
+  if (allocation == nullptr) return Napi::Value();
+  const Region* region = GetRegion();
+  for (uint32_t cpu = 0; cpu < region->nr_cpus; ++cpu) {
+    uint64_t* pair = RemotePtr<uint64_t>(region, cpu, allocation->offset);
+    __atomic_store_n(&pair[0], lo, __ATOMIC_RELAXED);
+    __atomic_store_n(&pair[1], hi, __ATOMIC_RELAXED);
   }
   return NativeHandle::Make(env, NewRef(allocation));
 }
@@ -565,8 +649,14 @@ Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
     type.Set("big", kTypes[i].big);
     types.Set(i, type);
   }
-  Napi::Array ops = Napi::Array::New(env, kRmwOpCount);
-  for (int i = 0; i < kRmwOpCount; ++i) ops.Set(i, kRmwOpNames[i]);
+  Napi::Array ops = Napi::Array::New(env, kOpCount);
+  for (int i = 0; i < kOpCount; ++i) {
+    Napi::Object op = Napi::Object::New(env);
+    op.Set("name", kOps[i].name);
+    op.Set("operands", kOps[i].operands);
+    op.Set("returns", kOps[i].returns);
+    ops.Set(i, op);
+  }
 
   napi_value empty;
   napi_create_function(env, "emptyCall", NAPI_AUTO_LENGTH, EmptyCall, nullptr, &empty);
@@ -595,6 +685,7 @@ Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
   exports.Set("allocate", Napi::Function::New<Allocate<InitKind::kZero>>(env, "allocate"));
   exports.Set("allocateWith", Napi::Function::New<Allocate<InitKind::kWith>>(env, "allocateWith"));
   exports.Set("allocateFrom", Napi::Function::New<Allocate<InitKind::kFrom>>(env, "allocateFrom"));
+  exports.Set("allocatePair", Napi::Function::New<AllocatePair>(env, "allocatePair"));
   exports.Set("defineStatic", Napi::Function::New<DefineStaticVar>(env, "defineStatic"));
   exports.Set("getStatic", Napi::Function::New<GetStaticVar>(env, "getStatic"));
   exports.Set("redeem", Napi::Function::New<RedeemTicket>(env, "redeem"));

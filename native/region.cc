@@ -198,9 +198,9 @@ std::unordered_map<uint64_t, Allocation*> g_tickets;
 uint64_t g_next_ticket = 1;
 uint64_t g_live = 0, g_bytes = 0;
 
-Allocation* AllocateLocked(TypeId type) {
+Allocation* AllocateLocked(TypeId type, bool pair = false) {
   const Region* region = g_region.load(std::memory_order_acquire);
-  const uint32_t size = kTypes[static_cast<int>(type)].size;
+  const uint32_t size = pair ? kPairSize : kTypes[static_cast<int>(type)].size;
   uint32_t offset;
   if (!g_allocator.Allocate(size, size, &offset)) return nullptr;
   Allocation* allocation;
@@ -218,6 +218,7 @@ Allocation* AllocateLocked(TypeId type) {
   allocation->refs = 1;
   allocation->live = true;
   allocation->is_static = false;
+  allocation->pair = pair;
   allocation->static_init = 0;
   allocation->name.clear();
   for (uint32_t cpu = 0; cpu < region->nr_cpus; ++cpu) memset(region->Area(cpu) + offset, 0, size);
@@ -403,18 +404,18 @@ void UnbindForExit() {
   if (tls_this_cpu.cpu >= 0) UnbindUnchecked();
 }
 
-Allocation* AllocateDynamic(napi_env env, TypeId type) {
+Allocation* AllocateDynamic(napi_env env, TypeId type, bool pair) {
   if (!RequireRegion(env)) return nullptr;
   DeferredError error;
   Allocation* allocation;
   {
     std::lock_guard<std::mutex> lock(g_alloc_mutex);
-    allocation = AllocateLocked(type);
+    allocation = AllocateLocked(type, pair);
     if (allocation == nullptr) {
       Stats stats{};
       g_allocator.Measure(&stats);
       error.Set(ErrorKind::kNoSpace, "the per-CPU area is full: no room for a %s (%llu bytes free, largest block %llu)",
-                kTypes[static_cast<int>(type)].name, (unsigned long long)stats.free_bytes,
+                pair ? "u64 pair" : kTypes[static_cast<int>(type)].name, (unsigned long long)stats.free_bytes,
                 (unsigned long long)stats.largest_free);
     }
   }

@@ -97,6 +97,7 @@ struct Allocation {
   int64_t refs;         // handles plus outstanding share tickets
   bool live;
   bool is_static;
+  bool pair;            // a 16-byte pair of u64 (cmpxchgDouble), type u64
   uint64_t static_init; // raw bits of a static's initial value, for conflict checks
   std::string name;
 };
@@ -106,9 +107,11 @@ inline T* RemotePtr(const Region* region, uint32_t cpu, uint32_t offset) {
   return reinterpret_cast<T*>(region->Area(cpu) + offset);
 }
 
-// Allocates `size` bytes aligned to `size` in every area, with one reference. Slots are
-// zeroed on every CPU. Throws NoSpaceError when the area is full.
-Allocation* AllocateDynamic(napi_env env, TypeId type);
+// Allocates the type's size, aligned to it, in every area, with one reference (`pair`: two u64,
+// 16 bytes aligned to 16, as cmpxchg16b needs). Slots are zeroed on every CPU. Throws
+// NoSpaceError when the area is full.
+Allocation* AllocateDynamic(napi_env env, TypeId type, bool pair = false);
+constexpr uint32_t kPairSize = 16;
 // Looks up or creates a named static; a different type or initial value is a ConflictError.
 // `init_bits` is the value's bit pattern; `write_init(region, offset)` fills every CPU's slot
 // the first time.

@@ -1,19 +1,21 @@
 /**
  * The compiled addon (the build the suite loaded): every (type, op) callback of the gs backend
- * does its work as ONE gs-prefixed add or sub of the type's width, with no lock prefix, as Linux's
- * this_cpu_add does; the generic backend's callbacks never touch GS. The binary is the same
+ * does its work as ONE gs-prefixed instruction of the type's width (xchg: a read and a cmpxchg
+ * loop), with no lock prefix, as Linux's this_cpu ops do; the generic backend's callbacks never
+ * touch GS. The binary is the same
  * whichever backend runs, so `npm test` runs this file in the gs run only.
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { NUMERIC_OPS, NUMERIC_TYPES, typeInfo } from '../lib';
+import { NUMERIC_OPS, NUMERIC_TYPES, typeInfo, type NumericOp } from '../lib';
 import { addonPath as ADDON } from '../lib/native';
 
-/** One function of the disassembly: its (demangled) name and its instructions. */
+/** One function of the disassembly: its (demangled) name and its instructions with their addresses. */
 interface Fn {
   name: string;
   instructions: string[];
+  addresses: number[];
 }
 
 function disassemble(file: string): Fn[] {
@@ -23,12 +25,15 @@ function disassemble(file: string): Fn[] {
   for (const line of text.split('\n')) {
     const header = /^[0-9a-f]+ <(.*)>:$/.exec(line);
     if (header) {
-      current = { name: header[1]!, instructions: [] };
+      current = { name: header[1]!, instructions: [], addresses: [] };
       fns.push(current);
       continue;
     }
-    const insn = /^\s+[0-9a-f]+:\s+(.*?)\s*$/.exec(line);
-    if (insn && current) current.instructions.push(insn[1]!.replace(/\s+#.*$/, '').replace(/\s+/g, ' '));
+    const insn = /^\s+([0-9a-f]+):\s+(.*?)\s*$/.exec(line);
+    if (insn && current) {
+      current.addresses.push(parseInt(insn[1]!, 16));
+      current.instructions.push(insn[2]!.replace(/\s+#.*$/, '').replace(/\s+<.*>$/, '').replace(/\s+/g, ' '));
+    }
   }
   return fns;
 }
@@ -45,10 +50,58 @@ function registerWidth(register: string): number | undefined {
   return REGISTER_WIDTHS.find(([pattern]) => pattern.test(register))?.[1];
 }
 
-const SUFFIX: Record<number, string> = { 1: 'b', 2: 'w', 4: 'l', 8: 'q' };
+const SUFFIX_WIDTH: Record<string, number> = { b: 1, w: 2, l: 4, q: 8 };
+const GS = String.raw`%gs:(?:-?0x[0-9a-f]+)?\(%[a-z0-9]+\)`;
 
-/** `add %reg,%gs:(%base)` and the like: a read-modify-write of a GS-relative slot from a register. */
-const GS_RMW = /^(?<prefixes>(?:[a-z0-9]+ )*?)(?<mnemonic>[a-z]+) (?<source>%[a-z0-9]+),(?<target>%gs:(?:-?0x[0-9a-f]+)?\(%[a-z0-9]+\))$/;
+/** A gs-relative instruction, decoded: mnemonic (suffix removed), direction and operand width. */
+interface GsInstruction {
+  prefixes: string;
+  mnemonic: string;
+  /** 'from-gs': register <- %gs:slot; 'to-gs': %gs:slot <- register (read-modify-write or store); 'gs-only': inc/dec %gs:slot. */
+  form: 'from-gs' | 'to-gs' | 'gs-only';
+  width: number | undefined;
+}
+
+function decodeGs(insn: string): GsInstruction | undefined {
+  const prefixes = /^((?:(?:lock|rep|repne|repz|repnz|data16|cs|ds|es|fs|ss|gs) )*)/.exec(insn)![1]!;
+  const rest = insn.slice(prefixes.length);
+  let match = new RegExp(`^([a-z]+) (%[a-z0-9]+),${GS}$`).exec(rest);
+  if (match) return { prefixes: prefixes.trim(), mnemonic: stripSuffix(match[1]!), form: 'to-gs', width: registerWidth(match[2]!) };
+  match = new RegExp(`^([a-z]+) ${GS},(%[a-z0-9]+)$`).exec(rest);
+  if (match) return { prefixes: prefixes.trim(), mnemonic: stripSuffix(match[1]!), form: 'from-gs', width: registerWidth(match[2]!) };
+  match = new RegExp(`^([a-z]+?)([bwlq]) ${GS}$`).exec(rest);
+  if (match) return { prefixes: prefixes.trim(), mnemonic: match[1]!, form: 'gs-only', width: SUFFIX_WIDTH[match[2]!] };
+  return undefined;
+}
+
+/** objdump prints `mov`/`add`... without a suffix when a register gives the width; strip one if present. */
+function stripSuffix(mnemonic: string): string {
+  return /^(mov|add|sub|and|or|xor|xadd|cmpxchg|inc|dec)[bwlq]$/.exec(mnemonic)?.[1] ?? mnemonic;
+}
+
+/**
+ * What each op must compile to on gs, in order: the kernel's x86 instructions, none locked.
+ * Every op is ONE gs-relative instruction, except xchg: a read, then a cmpxchg loop.
+ */
+const EXPECTED: Record<NumericOp, [mnemonic: string, form: GsInstruction['form']][]> = {
+  read: [['mov', 'from-gs']],
+  write: [['mov', 'to-gs']],
+  add: [['add', 'to-gs']],
+  sub: [['sub', 'to-gs']],
+  inc: [['inc', 'gs-only']],
+  dec: [['dec', 'gs-only']],
+  and: [['and', 'to-gs']],
+  or: [['or', 'to-gs']],
+  xor: [['xor', 'to-gs']],
+  addReturn: [['xadd', 'to-gs']],
+  subReturn: [['xadd', 'to-gs']],
+  incReturn: [['xadd', 'to-gs']],
+  decReturn: [['xadd', 'to-gs']],
+  xchg: [['mov', 'from-gs'], ['cmpxchg', 'to-gs']],
+  cmpxchg: [['cmpxchg', 'to-gs']],
+};
+
+const CALLBACK = /percpu::\(anonymous namespace\)::OpCallback<\(percpu::TypeId\)(\d+), \(percpu::OpId\)(\d+), percpu::(GsBackend|GenericBackend)>\(/;
 
 describe('disassembly of the addon', function () {
   let fns: Fn[];
@@ -59,90 +112,99 @@ describe('disassembly of the addon', function () {
     assert.ok(fns.length > 0, 'objdump found no functions');
   });
 
-  /** The instructions of RmwCallback<(TypeId)type, (RmwOp)op, GsBackend>, with any split-off parts of it. */
-  function callback(type: number, op: number): string[] {
-    const name = `percpu::(anonymous namespace)::RmwCallback<(percpu::TypeId)${type}, (percpu::RmwOp)${op}, percpu::GsBackend>(`;
+  /** The parts of OpCallback<(TypeId)type, (OpId)op, backend> (GCC may split off cold parts). */
+  function callback(type: number, op: number, backend = 'GsBackend'): Fn[] {
+    const name = `percpu::(anonymous namespace)::OpCallback<(percpu::TypeId)${type}, (percpu::OpId)${op}, percpu::${backend}>(`;
     const parts = fns.filter((fn) => fn.name.includes(name));
     assert.ok(parts.length > 0, `no symbol ${name}...)`);
-    return parts.flatMap((fn) => fn.instructions);
+    return parts;
   }
 
-  it('has an op callback for each of the 20 (type, op) pairs', function () {
-    const found = new Set<string>();
+  it(`has a gs and a generic op callback for each of the ${NUMERIC_TYPES.length * NUMERIC_OPS.length} (type, op) pairs`, function () {
+    const found = { GsBackend: new Set<string>(), GenericBackend: new Set<string>() };
     for (const fn of fns) {
-      const match = /percpu::\(anonymous namespace\)::RmwCallback<\(percpu::TypeId\)(\d+), \(percpu::RmwOp\)(\d+), percpu::GsBackend>\(/.exec(fn.name);
-      if (match) found.add(`${match[1]},${match[2]}`);
+      const match = CALLBACK.exec(fn.name);
+      if (match) found[match[3] as keyof typeof found].add(`${match[1]},${match[2]}`);
     }
     const expected = NUMERIC_TYPES.flatMap((_, type) => NUMERIC_OPS.map((_, op) => `${type},${op}`));
-    assert.equal(expected.length, 20);
-    assert.deepEqual([...found].sort(), [...expected].sort());
+    assert.equal(expected.length, 150);
+    assert.deepEqual([...found.GsBackend].sort(), [...expected].sort());
+    assert.deepEqual([...found.GenericBackend].sort(), [...expected].sort());
   });
 
   NUMERIC_TYPES.forEach((typeName, type) => {
     NUMERIC_OPS.forEach((opName, op) => {
       const size = typeInfo(typeName).size;
-      it(`${typeName} ${opName}: exactly one gs-relative instruction, ${opName} of a ${size * 8}-bit register, no lock`, function () {
-        const instructions = callback(type, op);
+      const expected = EXPECTED[opName];
+      const shape = expected.map(([m]) => m).join(' + ');
+      it(`${typeName} ${opName}: ${shape} relative to GS at ${size * 8} bits, no lock`, function () {
+        const parts = callback(type, op);
+        const instructions = parts.flatMap((fn) => fn.instructions);
         const gs = instructions.filter((insn) => insn.includes('%gs:'));
-        assert.equal(gs.length, 1, `gs-relative instructions: ${JSON.stringify(gs)}`);
-        const insn = gs[0]!;
-        assert.ok(!/\block\b/.test(insn), `lock prefix in ${insn}`);
-        const match = GS_RMW.exec(insn);
-        assert.ok(match?.groups, `not a register-to-%gs: read-modify-write: ${insn}`);
-        const { prefixes, mnemonic, source } = match.groups as { prefixes: string; mnemonic: string; source: string };
-        assert.equal(prefixes, '', `prefixes on ${insn}`);
-        assert.ok(mnemonic === opName || mnemonic === opName + SUFFIX[size], `mnemonic ${mnemonic} in ${insn}`);
-        assert.equal(registerWidth(source!), size, `register ${source} in ${insn}`);
-        // And no lock prefix anywhere in the callback.
-        assert.deepEqual(instructions.filter((i) => /\block\b/.test(i)), []);
+        const decoded = gs.map((insn) => ({ insn, ...decodeGs(insn) }));
+        assert.deepEqual(
+          decoded.map((d) => [d.mnemonic, d.form, d.width, d.prefixes]),
+          expected.map(([mnemonic, form]) => [mnemonic, form, size, '']),
+          `gs-relative instructions: ${JSON.stringify(gs)}`,
+        );
+        assert.deepEqual(instructions.filter((i) => /\block\b/.test(i)), [], 'a lock prefix in the callback');
+        if (opName === 'xchg') {
+          // The cmpxchg loop: a conditional jump back to the cmpxchg itself.
+          const fn = parts.find((f) => f.instructions.some((i) => i.startsWith('cmpxchg')))!;
+          const at = fn.addresses[fn.instructions.findIndex((i) => i.startsWith('cmpxchg'))]!;
+          assert.ok(fn.instructions.some((i) => i === `jne ${at.toString(16)}`), `no jne back to the cmpxchg at ${at.toString(16)}`);
+        }
       });
     });
   });
 
-  it('has a generic callback for each of the 20 (type, op) pairs, none with a gs-relative or locked instruction', function () {
-    const generic = fns.filter((fn) => /percpu::\(anonymous namespace\)::RmwCallback<.*, percpu::GenericBackend>\(/.test(fn.name));
-    const pairs = new Set(generic.map((fn) => /TypeId\)(\d+), \(percpu::RmwOp\)(\d+)/.exec(fn.name)!.slice(1).join(',')));
-    assert.equal(pairs.size, NUMERIC_TYPES.length * NUMERIC_OPS.length);
+  it('no generic callback has a gs-relative or locked instruction', function () {
+    const generic = fns.filter((fn) => CALLBACK.exec(fn.name)?.[3] === 'GenericBackend');
+    assert.ok(generic.length >= NUMERIC_TYPES.length * NUMERIC_OPS.length);
     const offending = generic.flatMap((fn) => fn.instructions.filter((i) => i.includes('%gs:') || /\block\b/.test(i)));
     assert.deepEqual(offending, []);
   });
 
-  it('has gs-prefixed add and sub at all four widths in the whole file, none locked', function () {
+  it('in the whole file: every expected gs-relative instruction at all four widths, and no lock prefix on any gs-relative instruction', function () {
     const seen = new Set<string>();
+    const locked: string[] = [];
     for (const fn of fns) {
       for (const insn of fn.instructions) {
-        const match = GS_RMW.exec(insn);
-        if (!match?.groups) continue;
-        const { prefixes, mnemonic, source } = match.groups as { prefixes: string; mnemonic: string; source: string };
-        const op = /^(add|sub)[bwlq]?$/.exec(mnemonic)?.[1];
-        if (op === undefined) continue;
-        assert.equal(prefixes, '', `prefixes on ${insn}`);
-        seen.add(`${op}/${registerWidth(source)}`);
+        if (!insn.includes('%gs:')) continue;
+        if (/\block\b/.test(insn)) locked.push(`${fn.name}: ${insn}`);
+        const d = decodeGs(insn);
+        if (d) seen.add(`${d.mnemonic} ${d.form} ${d.width}`);
       }
     }
-    assert.deepEqual([...seen].sort(), ['add/1', 'add/2', 'add/4', 'add/8', 'sub/1', 'sub/2', 'sub/4', 'sub/8']);
+    assert.deepEqual(locked, []);
+    const wanted = new Set(Object.values(EXPECTED).flatMap((list) => list.flatMap(([m, form]) => [1, 2, 4, 8].map((w) => `${m} ${form} ${w}`))));
+    assert.deepEqual([...wanted].filter((w) => !seen.has(w)), []);
+  });
+
+  it('cmpxchgDouble is one cmpxchg16b relative to GS, with no lock prefix', function () {
+    const fn = fns.filter((f) => f.name.includes('NativeHandle::CmpxchgDouble'));
+    const instructions = fn.flatMap((f) => f.instructions);
+    assert.deepEqual(instructions.filter((i) => i.includes('%gs:')).map((i) => i.replace(/\(%[a-z0-9]+\)/, '(reg)')), ['cmpxchg16b %gs:(reg)']);
+    assert.deepEqual(instructions.filter((i) => /\block\b/.test(i)), []);
   });
 
   /** Widths of the gs-relative movs in functions whose names contain `marker`. */
-  function gsMovWidths(marker: string, direction: 'load' | 'store'): number[] {
+  function gsMovWidths(marker: string, form: 'from-gs' | 'to-gs'): number[] {
     const widths = new Set<number>();
     for (const fn of fns.filter((f) => f.name.includes(marker))) {
       for (const insn of fn.instructions) {
-        const match =
-          direction === 'load'
-            ? /^mov[bwlq]? %gs:(?:-?0x[0-9a-f]+)?\(%[a-z0-9]+\),(%[a-z0-9]+)$/.exec(insn)
-            : /^mov[bwlq]? (%[a-z0-9]+),%gs:(?:-?0x[0-9a-f]+)?\(%[a-z0-9]+\)$/.exec(insn);
-        if (match) widths.add(registerWidth(match[1]!) ?? -1);
+        const d = insn.includes('%gs:') ? decodeGs(insn) : undefined;
+        if (d?.mnemonic === 'mov' && d.form === form) widths.add(d.width ?? -1);
       }
     }
     return [...widths].sort((a, b) => a - b);
   }
 
   it("the guarded token's read of this CPU's slot loads at each type's width (1, 2, 4 and 8 bytes)", function () {
-    assert.deepEqual(gsMovWidths('NativeHandle::Read', 'load'), [1, 2, 4, 8]);
+    assert.deepEqual(gsMovWidths('NativeHandle::Read', 'from-gs'), [1, 2, 4, 8]);
   });
 
   it("the guarded token's write of this CPU's slot stores at each type's width (1, 2, 4 and 8 bytes)", function () {
-    assert.deepEqual(gsMovWidths('NativeHandle::Write', 'store'), [1, 2, 4, 8]);
+    assert.deepEqual(gsMovWidths('NativeHandle::Write', 'to-gs'), [1, 2, 4, 8]);
   });
 });

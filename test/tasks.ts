@@ -149,9 +149,31 @@ export interface OpStep {
 export function applySteps(v: AnyVar, steps: OpStep[]): Value[] {
   return steps.map((step) => {
     if (step.set !== undefined) writeThisSlot(v, step.set);
-    v.num()[step.op](step.operand);
+    callOp(v, step.op, [step.operand]);
     return v.readRemote(cpu()) as Value;
   });
+}
+
+/** Calls num()[op] with `operands`, whatever the op's signature. */
+export function callOp(v: AnyVar, op: NumericOp, operands: Value[]): Value | undefined {
+  return (v.num()[op] as (...values: Value[]) => Value | undefined)(...operands);
+}
+
+/** One step of the op family: set this CPU's slot, apply `op` with `operands`. */
+export interface FamilyStep {
+  set: Value;
+  op: NumericOp;
+  operands: Value[];
+}
+
+/** Applies each step on this CPU; returns what the op returned and the slot after it (read remotely). */
+export function applyFamily(v: AnyVar, steps: FamilyStep[]): { cpu: number; results: { returned: Value | undefined; after: Value }[] } {
+  const results = steps.map((step) => {
+    writeThisSlot(v, step.set);
+    const returned = callOp(v, step.op, step.operands);
+    return { returned, after: v.readRemote(cpu()) as Value };
+  });
+  return { cpu: cpu(), results };
 }
 
 /** Writes each value through the guarded token, then reads it back through the token (GS) and remotely. */
@@ -348,4 +370,14 @@ export function throwUncloneableCode(): never {
 /** This thread's CPU and GS base (null without a GS backend), and the sample sequence on it. */
 export function backendProbe(v: AnyVar): { cpu: number | null; gsBase: bigint | null; steps: Value[] } {
   return { cpu: thisCpu(), gsBase: native.gsBase(), steps: sampleSequence(v).steps };
+}
+
+/** cmpxchgDouble on this CPU's pair: whether it swapped and the pair after, read remotely. */
+export function pairSwaps(pair: lib.PerCpuPair, steps: { set: lib.U64Pair; old: lib.U64Pair; value: lib.U64Pair }[]): { cpu: number; results: { swapped: boolean; after: [bigint, bigint] }[] } {
+  const results = steps.map((step) => {
+    pair.writeRemote(cpu(), step.set);
+    const swapped = pair.cmpxchgDouble(step.old, step.value);
+    return { swapped, after: pair.readRemote(cpu()) };
+  });
+  return { cpu: cpu(), results };
 }
