@@ -183,7 +183,7 @@ describe('the packed package, installed in an empty project (npm run test:packag
   it('npx percpu sample --cpus 2 passes every check', function () {
     const result = spawnSync('npx', ['percpu', 'sample', '--cpus', '2'], { cwd: project, env: cleanEnv(), encoding: 'utf8' });
     assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
-    assert.match(result.stdout, /percpu sample on 2 CPUs \(.*\): \d+ checks passed, 0 failed/);
+    assert.match(result.stdout, /^percpu sample on 2 CPUs, .*: \d+ checks passed, 0 failed$/m);
     console.log(`      ${result.stdout.trim().split('\n').at(-1)}`);
   });
 });
