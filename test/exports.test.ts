@@ -1,0 +1,61 @@
+/**
+ * The package's entries, resolved by name through package.json "exports" (a package can import
+ * itself): `require('percpu')` is the CommonJS build, `import('percpu')` the ES module wrapper
+ * (lib/index.mts), and the two export the same names bound to the same values.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const ROOT = path.join(__dirname, '..', '..');
+// Through a variable, so that TypeScript leaves both loads to Node's resolution at run time.
+const PACKAGE = 'percpu';
+
+interface Exports {
+  import: { types: string; default: string };
+  require: { types: string; default: string };
+}
+
+const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+  name: string;
+  main: string;
+  types: string;
+  exports: { '.': Exports; './package.json': string };
+};
+
+describe('package entries (package.json "exports")', function () {
+  it('require and import each have their own types; main and types name the CommonJS ones', function () {
+    assert.equal(pkg.name, PACKAGE);
+    assert.deepEqual(pkg.exports, {
+      '.': {
+        import: { types: './dist/lib/index.d.mts', default: './dist/lib/index.mjs' },
+        require: { types: './dist/lib/index.d.ts', default: './dist/lib/index.js' },
+      },
+      './package.json': './package.json',
+    });
+    assert.equal(`./${pkg.main}`, pkg.exports['.'].require.default);
+    assert.equal(`./${pkg.types}`, pkg.exports['.'].require.types);
+    for (const entry of Object.values(pkg.exports['.']).flatMap((e: Record<string, string>) => Object.values(e))) {
+      assert.ok(fs.existsSync(path.join(ROOT, entry)), `${entry} does not exist`);
+    }
+  });
+
+  it("require('percpu') is dist/lib/index.js, the module the tests use", function () {
+    assert.equal(require.resolve(PACKAGE), path.join(ROOT, 'dist', 'lib', 'index.js'));
+    assert.equal(require(PACKAGE), require('../lib'));
+  });
+
+  it("import('percpu') exports every name of require('percpu'), bound to the same value, and nothing else", async function () {
+    const cjs = require(PACKAGE) as Record<string, unknown>;
+    const esm = (await import(PACKAGE)) as Record<string, unknown>;
+    const cjsNames = Object.keys(cjs).sort();
+    assert.ok(cjsNames.length >= 30, `the CommonJS entry exports ${cjsNames.length} names`);
+    for (const name of cjsNames) {
+      assert.ok(name in esm, `the ES module entry lacks ${name}`);
+      assert.equal(esm[name], cjs[name], `${name} is another value in the ES module entry`);
+    }
+    // Node's CommonJS named-export detection also reports tsc's __esModule marker.
+    assert.deepEqual(Object.keys(esm).sort(), [...cjsNames, '__esModule'].sort());
+    assert.equal(esm['default'], undefined);
+  });
+});
