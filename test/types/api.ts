@@ -15,6 +15,7 @@ import {
   DynamicPerCpu,
   NUMERIC_OPS,
   NUMERIC_TYPES,
+  PerCpuPair,
   PerCpuToken,
   PerCpuVariable,
   StaticPerCpu,
@@ -70,8 +71,21 @@ expectTypeOf<{ [T in NumericType]: ValueOf<T> }>().toEqualTypeOf<ValueRows>();
 
 /** For a variable whose values are V: each op of num(), its parameters and its result. */
 type OpRows<V> = {
+  read: { params: []; result: V };
+  write: { params: [value: V]; result: void };
   add: { params: [value: V]; result: void };
   sub: { params: [value: V]; result: void };
+  inc: { params: []; result: void };
+  dec: { params: []; result: void };
+  and: { params: [value: V]; result: void };
+  or: { params: [value: V]; result: void };
+  xor: { params: [value: V]; result: void };
+  addReturn: { params: [value: V]; result: V };
+  subReturn: { params: [value: V]; result: V };
+  incReturn: { params: []; result: V };
+  decReturn: { params: []; result: V };
+  xchg: { params: [value: V]; result: V };
+  cmpxchg: { params: [old: V, value: V]; result: V };
 };
 type OpsOf<T extends NumericType> = {
   -readonly [Op in keyof PerCpuNumeric<T>]: { params: Parameters<PerCpuNumeric<T>[Op]>; result: ReturnType<PerCpuNumeric<T>[Op]> };
@@ -129,6 +143,33 @@ declare const anyType: DynamicPerCpu<NumericType>;
 expectTypeOf(anyType.readRemote(0)).toEqualTypeOf<number | bigint>();
 anyType.num().add(1);
 anyType.num().add(1n);
+
+// The op family's signatures, spelled out.
+expectTypeOf(v.u32.num().addReturn(1)).toEqualTypeOf<number>();
+expectTypeOf(v.u64.num().incReturn()).toEqualTypeOf<bigint>();
+expectTypeOf(v.i8.num().xchg(1)).toEqualTypeOf<number>();
+expectTypeOf(v.i64.num().cmpxchg(1n, 2n)).toEqualTypeOf<bigint>();
+expectTypeOf(v.u16.num().read()).toEqualTypeOf<number>();
+expectTypeOf(v.u16.num().inc()).toEqualTypeOf<void>();
+// @ts-expect-error inc() takes no operand
+v.u16.num().inc(1);
+// @ts-expect-error cmpxchg() takes the old and the new value
+v.u16.num().cmpxchg(1);
+// @ts-expect-error a number for a u64's cmpxchg
+v.u64.num().cmpxchg(1n, 2);
+// @ts-expect-error a bigint for a u8's xor
+v.u8.num().xor(1n);
+// @ts-expect-error no such op
+v.u8.num().mul(2);
+
+// PerCpuPair: two bigints, [low, high].
+const pair = PerCpuPair.newZero();
+expectTypeOf(pair.cmpxchgDouble([0n, 0n], [1n, 2n])).toEqualTypeOf<boolean>();
+expectTypeOf(pair.readRemote(0)).toEqualTypeOf<[bigint, bigint]>();
+// @ts-expect-error numbers for a u64 pair
+pair.cmpxchgDouble([0, 0], [1, 2]);
+// @ts-expect-error one word is not a pair
+PerCpuPair.newWith([1n]);
 
 // ---------------------------------------------------------------------------------------------
 // A bigint for a number type, or a number for a bigint type, does not compile.
