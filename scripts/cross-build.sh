@@ -11,9 +11,14 @@ node_include=$(node -p "require('path').join(process.execPath, '..', '..', 'incl
 napi_include=$(node -p "require('node-addon-api').include_dir")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for source in native/addon.cc native/errors.cc native/region.cc; do
-  "$cxx" -std=gnu++20 -fPIC -O3 -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter -Werror -fno-ipa-icf \
-    -DNAPI_VERSION=8 -DNODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS -DNAPI_CPP_EXCEPTIONS -fexceptions ${EXTRA:-} \
+# The sources, defines and flags are binding.gyp's own (plus node-addon-api's exception mode).
+gyp() { node -e "const t = JSON.parse(require('fs').readFileSync('binding.gyp', 'utf8')).targets[0]; console.log($1)"; }
+sources=$(gyp "t.sources.join(' ')")
+defines=$(gyp "t.defines.map((d) => '-D' + d).join(' ')")
+flags=$(gyp "t.cflags_cc.join(' ')")
+for source in $sources; do
+  # shellcheck disable=SC2086
+  "$cxx" $flags -fPIC -O3 -Werror $defines -DNAPI_CPP_EXCEPTIONS -fexceptions ${EXTRA:-} \
     -I"$node_include" -I"$napi_include" -c "$source" -o "$tmp/$(basename "$source" .cc).o"
 done
 "$cxx" -shared -o "$out" "$tmp"/*.o
