@@ -4,6 +4,7 @@
       "target_name": "percpu",
       "sources": [
         "native/addon.cc",
+        "native/bench.cc",
         "native/errors.cc",
         "native/region.cc"
       ],

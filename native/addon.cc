@@ -6,27 +6,15 @@
 #include <array>
 #include <string>
 
+#include "bench.h"
 #include "env_data.h"
 #include "errors.h"
+#include "handle.h"
 #include "numeric.h"
 #include "ops.h"
 #include "region.h"
 
 namespace percpu {
-
-// One thread's view of an allocation. Owned by the JS objects that point at it (the handle
-// object and the op functions made for it); freed when the last of them is finalized.
-// INVARIANT: while `live`, this ref holds one reference on `allocation`, so `offset` names a
-// live allocation of `type` in every CPU's area.
-struct HandleRef {
-  uint32_t offset;
-  bool live;
-  bool is_static;
-  bool pair;  // a u64 pair: only the pair methods apply
-  TypeId type;
-  Allocation* allocation;
-  uint32_t js_owners;
-};
 
 namespace {
 
@@ -156,6 +144,9 @@ bool ValueToBits(napi_env env, TypeId type, napi_value value, uint64_t* bits) {
 }
 
 // ---------------------------------------------------------------- the handle object
+// Marks handle objects made by this addon, so that UnwrapHandle accepts no other object.
+constexpr napi_type_tag kHandleTypeTag = {0x70657263707568ddULL, 0x68616e646c65a11eULL};
+
 class NativeHandle : public Napi::ObjectWrap<NativeHandle> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -207,6 +198,7 @@ class NativeHandle : public Napi::ObjectWrap<NativeHandle> {
     }
     data->pending_ref = nullptr;
     ref_->js_owners++;
+    napi_type_tag_object(info.Env(), info.This(), &kHandleTypeTag);  // for UnwrapHandle
   }
 
   ~NativeHandle() override {
@@ -408,6 +400,7 @@ class NativeHandle : public Napi::ObjectWrap<NativeHandle> {
   }
 
   HandleRef* ref_ = nullptr;
+  friend bool percpu::UnwrapHandle(napi_env, napi_value, HandleRef**);
 };
 
 // ---------------------------------------------------------------- module functions
@@ -691,10 +684,27 @@ Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
   exports.Set("redeem", Napi::Function::New<RedeemTicket>(env, "redeem"));
   exports.Set("dropTicket", Napi::Function::New<DropShareTicket>(env, "dropTicket"));
   exports.Set("stats", Napi::Function::New<GetStatsObject>(env, "stats"));
+  RegisterBench(env, exports);  // exports.bench: benchmark loops and call-path experiments (native/bench.cc)
   return exports;
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- handle access for other files (handle.h)
+bool UnwrapHandle(napi_env env, napi_value value, HandleRef** out) {
+  bool tagged = false;
+  void* wrapped = nullptr;
+  if (napi_check_object_type_tag(env, value, &kHandleTypeTag, &tagged) != napi_ok || !tagged ||
+      napi_unwrap(env, value, &wrapped) != napi_ok || wrapped == nullptr ||
+      static_cast<NativeHandle*>(wrapped)->ref_ == nullptr)
+    return ThrowError(env, ErrorKind::kInvalidArg, "expected a per-CPU handle");
+  *out = static_cast<NativeHandle*>(wrapped)->ref_;
+  return true;
+}
+
+void AddHandleOwner(HandleRef* ref) { ref->js_owners++; }
+void DropHandleOwner(HandleRef* ref) { DropOwner(ref); }
+
 }  // namespace percpu
 
 static Napi::Object InitPerCpu(Napi::Env env, Napi::Object exports) { return percpu::ModuleInit(env, exports); }
