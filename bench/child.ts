@@ -25,8 +25,9 @@ import {
   type NativeMethod,
   type ReadMethod,
   type Sample,
+  type Timing,
 } from './common';
-import { compile, counters, ownIndex, plainIndex, SHARED_INDEX, sharedWordsBytes, type Loop } from './tasks';
+import { compile, counters, ownIndex, plainIndex, SHARED_INDEX, sharedWordsBytes, timeLoop, type Loop } from './tasks';
 import type * as tasks from './tasks';
 
 const TASKS = require.resolve('./tasks');
@@ -117,6 +118,7 @@ async function main(): Promise<void> {
     const experiments: Record<Experiment, [Loop, string | null]> = {
       emptyCall: [compile('experiment.emptyCall', 'f(1)', { f: native.emptyCall }), null],
       numAdd: [compile('experiment.numAdd', 'v.num().add(1)', { v: c.exp32 }), 'experiment.u32'],
+      numInc: [compile('experiment.numInc', 'v.num().inc()', { v: c.exp32 }), 'experiment.u32'],
       napiEmpty: [compile('experiment.napiEmpty', 'f(1)', { f: v32['napiEmpty'] }), null],
       napiArg: [compile('experiment.napiArg', 'f(1)', { f: v32['napiArg'] }), 'experiment.u32'],
       napiArgUnconverted: [compile('experiment.napiArgUnconverted', 'f(1)', { f: v32['napiArgUnconverted'] }), 'experiment.u32'],
@@ -126,6 +128,7 @@ async function main(): Promise<void> {
       v8Add: [compile('experiment.v8Add', 'f(1)', { f: v32['v8Add'] }), 'experiment.u32'],
       v8NoArg: [compile('experiment.v8NoArg', 'f()', { f: v32['v8NoArg'] }), 'experiment.u32'],
       numAdd64: [compile('experiment.numAdd64', 'v.num().add(1n)', { v: c.exp64 }), 'experiment.u64'],
+      numInc64: [compile('experiment.numInc64', 'v.num().inc()', { v: c.exp64 }), 'experiment.u64'],
       napiArg64: [compile('experiment.napiArg64', 'f(1n)', { f: v64['napiArg'] }), 'experiment.u64'],
       napiArgUnconverted64: [compile('experiment.napiArgUnconverted64', 'f(1n)', { f: v64['napiArgUnconverted'] }), 'experiment.u64'],
       napiNoArg64: [compile('experiment.napiNoArg64', 'f()', { f: v64['napiNoArg'] }), 'experiment.u64'],
@@ -134,9 +137,9 @@ async function main(): Promise<void> {
     };
 
     /** Runs one sample of `entry` on CPUs 0..threads-1 at once; counts what it added. */
-    const measure = async (entry: Entry, threads: number, ops: number): Promise<{ nsPerOp: number; opsPerSec: number }> => {
+    const measure = async (entry: Entry, threads: number, ops: number): Promise<ReturnType<typeof summarize>> => {
       const { group, method } = entry;
-      let times: [bigint, bigint][];
+      let times: Timing[];
       if (group === 'native' || group === 'js') {
         const gate = newGate();
         const runs = Array.from({ length: threads }, (_, cpu) =>
@@ -147,9 +150,7 @@ async function main(): Promise<void> {
         times = await Promise.all(runs);
       } else {
         const loop = group === 'read' ? readLoops[method as ReadMethod] : experiments[method as Experiment][0];
-        const start = process.hrtime.bigint();
-        loop(ops);
-        times = [[start, process.hrtime.bigint()]];
+        times = [timeLoop(loop, ops)];
       }
       if (group === 'native' && method !== 'empty') count(`native.${method}`, threads, ops);
       if (group === 'js' && method !== 'empty') count(`js.${method}`, threads, ops);
@@ -184,8 +185,8 @@ async function main(): Promise<void> {
       for (const entry of order) {
         const threadOrder = round % 2 === 0 ? entry.threads : [...entry.threads].reverse();
         for (const threads of threadOrder) {
-          const { nsPerOp, opsPerSec } = await measure(entry, threads, entry.ops);
-          samples.push({ group: entry.group, method: entry.method, backend, threads, child: config.child, round, ops: entry.ops, nsPerOp, opsPerSec });
+          const { nsPerOp, opsPerSec, cores } = await measure(entry, threads, entry.ops);
+          samples.push({ group: entry.group, method: entry.method, backend, threads, child: config.child, round, ops: entry.ops, nsPerOp, opsPerSec, cores });
         }
       }
       log(`round ${round + 1}/${config.rounds} done`);

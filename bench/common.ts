@@ -10,8 +10,10 @@ import type { NumericType } from '../lib';
 export interface NativeBench {
   /** Loop method -> the symbol of its noinline loop function (gs is absent where the build has no GS). */
   loops: Record<string, string>;
-  /** Runs a loop `iterations` times on this CPU; [start, end] in CLOCK_MONOTONIC ns. */
-  loop(method: NativeMethod, handle: NativeHandle, iterations: number): [bigint, bigint];
+  /** Runs a loop `iterations` times on this CPU: its start and end (CLOCK_MONOTONIC ns) and the thread's CPU time. */
+  loop(method: NativeMethod, handle: NativeHandle, iterations: number): Timing;
+  /** This thread's CPU time, ns. */
+  threadCpuNs(): bigint;
   sharedCounter(): bigint;
   resetSharedCounter(): void;
   /** Call-path experiments bound to a u32 or u64 handle (see native/bench.cc). */
@@ -46,6 +48,7 @@ export type ReadMethod = (typeof READ_METHODS)[number];
 export const EXPERIMENTS = [
   'emptyCall',
   'numAdd',
+  'numInc',
   'napiEmpty',
   'napiArg',
   'napiArgUnconverted',
@@ -55,6 +58,7 @@ export const EXPERIMENTS = [
   'v8Add',
   'v8NoArg',
   'numAdd64',
+  'numInc64',
   'napiArg64',
   'napiArgUnconverted64',
   'napiNoArg64',
@@ -80,7 +84,8 @@ export const LABELS: Record<string, string> = {
   'read.sum32': 'sum() of a u32 over all CPUs',
   'read.readRemote64': 'readRemote(1) of a u64',
   'experiment.emptyCall': 'addon emptyCall (the floor)',
-  'experiment.numAdd': 'num().add(1): RmwCallback today',
+  'experiment.numAdd': 'num().add(1): OpCallback today',
+  'experiment.numInc': 'num().inc(): OpCallback today, no operand',
   'experiment.napiEmpty': 'napi: empty callback',
   'experiment.napiArg': 'napi: cb_info(arg,data) + get_value_double',
   'experiment.napiArgUnconverted': 'napi: cb_info(arg,data), no conversion',
@@ -89,7 +94,8 @@ export const LABELS: Record<string, string> = {
   'experiment.v8Empty': 'V8 API: empty callback',
   'experiment.v8Add': 'V8 API: add, IsInt32 fast path + napi fallback',
   'experiment.v8NoArg': 'V8 API: inc()',
-  'experiment.numAdd64': 'num().add(1n) on u64: RmwCallback today',
+  'experiment.numAdd64': 'num().add(1n) on u64: OpCallback today',
+  'experiment.numInc64': 'num().inc() on u64: OpCallback today',
   'experiment.napiArg64': 'napi u64: cb_info + get_value_bigint_uint64',
   'experiment.napiArgUnconverted64': 'napi u64: cb_info(arg,data), no conversion',
   'experiment.napiNoArg64': 'napi u64: inc()',
@@ -113,6 +119,8 @@ export interface Sample {
   nsPerOp: number;
   /** Aggregate: all threads' ops over the wall time from the first start to the last end. */
   opsPerSec: number;
+  /** The threads' CPU time over that wall time: how many cores the run really got (at most `threads`). */
+  cores: number;
 }
 
 /** A counter the loops incremented, against the number of increments made. */
@@ -149,6 +157,9 @@ export interface ChildConfig {
 }
 
 // ---------------------------------------------------------------- start barrier
+/** One thread's run: start and end (CLOCK_MONOTONIC, the same clock in every thread) and its CPU time, ns. */
+export type Timing = [start: bigint, end: bigint, cpu: bigint];
+
 /** A barrier for `parties` threads: a fresh Int32Array(2) on a SharedArrayBuffer per run. */
 export function newGate(): SharedArrayBuffer {
   return new SharedArrayBuffer(8);
@@ -182,13 +193,14 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** One run across threads: per-thread [start, end] (ns) for `ops` ops each. */
-export function summarize(times: [bigint, bigint][], ops: number): { nsPerOp: number; opsPerSec: number } {
+/** One run across threads: per-thread timings for `ops` ops each. */
+export function summarize(times: Timing[], ops: number): { nsPerOp: number; opsPerSec: number; cores: number } {
   const first = times.reduce((m, [s]) => (s < m ? s : m), times[0]![0]);
   const last = times.reduce((m, [, e]) => (e > m ? e : m), times[0]![1]);
   const wall = Math.max(1, Number(last - first));
   return {
     nsPerOp: median(times.map(([s, e]) => Number(e - s) / Math.max(1, ops))),
     opsPerSec: (ops * times.length * 1e9) / wall,
+    cores: times.reduce((sum, [, , cpu]) => sum + Number(cpu), 0) / wall,
   };
 }

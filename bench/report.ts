@@ -27,6 +27,8 @@ export interface Config {
 export interface Stat {
   nsPerOp: number;
   opsPerSec: number;
+  /** CPU time over wall time: the cores the run got. */
+  cores: number;
   samples: number;
 }
 
@@ -56,7 +58,7 @@ export interface ScalingSeries {
   method: string;
   backend: Backend;
   label: string;
-  points: { threads: number; opsPerSec: number; samples: number }[];
+  points: { threads: number; opsPerSec: number; cores: number; samples: number }[];
 }
 
 export interface Target {
@@ -91,7 +93,12 @@ function select(samples: Sample[], group: Group, method: string, backend: Backen
 
 function stat(samples: Sample[]): Stat | null {
   if (samples.length === 0) return null;
-  return { nsPerOp: median(samples.map((s) => s.nsPerOp)), opsPerSec: median(samples.map((s) => s.opsPerSec)), samples: samples.length };
+  return {
+    nsPerOp: median(samples.map((s) => s.nsPerOp)),
+    opsPerSec: median(samples.map((s) => s.opsPerSec)),
+    cores: median(samples.map((s) => s.cores)),
+    samples: samples.length,
+  };
 }
 
 /** Median over runs (same child, same round) of f(a) / f(b). */
@@ -175,7 +182,7 @@ export function buildReport(input: {
         label: `${group === 'native' ? 'native' : 'JS'} ${LABELS[`${group}.${method}`] ?? method}${group === 'js' && method.startsWith('numAdd') ? ` [${backend}]` : ''}`,
         points: threads.map((t) => {
           const s = select(samples, group, method, backend, t);
-          return { threads: t, opsPerSec: median(s.map((x) => x.opsPerSec)), samples: s.length };
+          return { threads: t, opsPerSec: median(s.map((x) => x.opsPerSec)), cores: median(s.map((x) => x.cores)), samples: s.length };
         }),
       });
     }
@@ -224,7 +231,9 @@ function buildTargets(samples: Sample[], native: NativeRow[], js: Row[], cpus: n
     name: 'All CPUs: GS add vs shared Atomics.add',
     goal: `aggregate num().add() >= 2x Atomics.add on one shared counter, ${cpus} CPUs`,
     value: throughput,
-    measured: `${fmt(throughput)}x (${fmt(median(allAdd.map((s) => s.opsPerSec)) / 1e6, 1)} vs ${fmt(median(allAtomics.map((s) => s.opsPerSec)) / 1e6, 1)} Mops/s)`,
+    measured:
+      `${fmt(throughput)}x (${fmt(median(allAdd.map((s) => s.opsPerSec)) / 1e6, 1)} vs ${fmt(median(allAtomics.map((s) => s.opsPerSec)) / 1e6, 1)} Mops/s; ` +
+      `cores obtained ${fmt(median(allAdd.map((s) => s.cores)), 1)} and ${fmt(median(allAtomics.map((s) => s.cores)), 1)} of ${cpus})`,
     pass: throughput === null ? null : throughput >= 2,
   });
 
@@ -255,8 +264,8 @@ function buildTargets(samples: Sample[], native: NativeRow[], js: Row[], cpus: n
     measured:
       scale === null
         ? 'n/a (needs the gs backend and --workers 2 or more)'
-        : `${fmt(scale)}x (${fmt(median(two.map((s) => s.opsPerSec)) / 1e6, 0)} vs ${fmt(median(one.map((s) => s.opsPerSec)) / 1e6, 0)} Mops/s); ` +
-          `control, the empty loop (no memory access): ${fmt(control)}x`,
+        : `${fmt(scale)}x (${fmt(median(two.map((s) => s.opsPerSec)) / 1e6, 0)} vs ${fmt(median(one.map((s) => s.opsPerSec)) / 1e6, 0)} Mops/s; ` +
+          `cores obtained ${fmt(median(two.map((s) => s.cores)), 1)} of 2); control, the empty loop (no memory access): ${fmt(control)}x`,
     pass: scale === null ? null : scale >= 1.8,
   });
   return targets;
@@ -311,7 +320,7 @@ export function formatTable(report: Report): string {
   );
 
   if (report.scaling.length > 0) {
-    out.push('', '3. Scaling: aggregate Mops/s by number of CPUs (threads) running at once');
+    out.push('', '3. Scaling: aggregate Mops/s by number of CPUs (threads) running at once, (cores obtained: their CPU time over the wall time)');
     const counts = report.scaling[0]!.points.map((p) => p.threads);
     out.push(
       table(
@@ -319,7 +328,7 @@ export function formatTable(report: Report): string {
         report.scaling.map((s) => [
           s.label,
           s.backend,
-          ...s.points.map((p) => (p.opsPerSec / 1e6).toFixed(1)),
+          ...s.points.map((p) => `${(p.opsPerSec / 1e6).toFixed(1)} (${p.cores.toFixed(1)})`),
           x(s.points[s.points.length - 1]!.opsPerSec / s.points[0]!.opsPerSec),
         ]),
       ),

@@ -6,7 +6,7 @@
  */
 import { definePerCpu, thisCpu, type StaticPerCpu } from '../lib';
 import { native } from '../lib/native';
-import { arriveAndWait, handleOf, nativeBench, type JsMethod, type NativeMethod } from './common';
+import { arriveAndWait, handleOf, nativeBench, type JsMethod, type NativeMethod, type Timing } from './common';
 
 /** The shared words (Uint32Array over a SharedArrayBuffer): one shared counter, then per-CPU slots, 128 bytes apart. */
 export const SLOT_STRIDE = 32;
@@ -76,17 +76,24 @@ function prepared(): State {
   return state;
 }
 
-/** Runs JS method `method` `calls` times once `parties` threads are at the gate: [start, end] ns. */
-export function runJs(method: JsMethod, calls: number, gate: SharedArrayBuffer, parties: number): [bigint, bigint] {
-  const loop = prepared().js[method];
-  arriveAndWait(gate, parties);
+/** Times `loop(n)` on this thread: wall clock and CPU time. */
+export function timeLoop(loop: Loop, n: number): Timing {
+  const cpu = nativeBench.threadCpuNs();
   const start = process.hrtime.bigint();
-  loop(calls);
-  return [start, process.hrtime.bigint()];
+  loop(n);
+  const end = process.hrtime.bigint();
+  return [start, end, nativeBench.threadCpuNs() - cpu];
 }
 
-/** Runs the native loop `method` `iterations` times once `parties` threads are at the gate: [start, end] ns. */
-export function runNative(method: NativeMethod, iterations: number, gate: SharedArrayBuffer, parties: number): [bigint, bigint] {
+/** Runs JS method `method` `calls` times once `parties` threads are at the gate. */
+export function runJs(method: JsMethod, calls: number, gate: SharedArrayBuffer, parties: number): Timing {
+  const loop = prepared().js[method];
+  arriveAndWait(gate, parties);
+  return timeLoop(loop, calls);
+}
+
+/** Runs the native loop `method` `iterations` times once `parties` threads are at the gate. */
+export function runNative(method: NativeMethod, iterations: number, gate: SharedArrayBuffer, parties: number): Timing {
   const variable = prepared().native[method];
   arriveAndWait(gate, parties);
   return nativeBench.loop(method, handleOf(variable), iterations);

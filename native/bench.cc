@@ -90,11 +90,15 @@ constexpr const char* kLoopSymbols[] = {"percpu_bench_loop_empty", "percpu_bench
                                         "percpu_bench_loop_lock_own", "percpu_bench_loop_lock_shared"};
 static_assert(sizeof(kLoopNames) / sizeof(kLoopNames[0]) == static_cast<size_t>(Loop::kCount));
 
-uint64_t NowNs() {
+uint64_t ClockNs(clockid_t clock) {
   timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock of process.hrtime.bigint(), the same in every thread
+  clock_gettime(clock, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
+// The clock of process.hrtime.bigint(), the same in every thread.
+uint64_t NowNs() { return ClockNs(CLOCK_MONOTONIC); }
+// The CPU time this thread has run: with the wall time, how many cores a run of threads really got.
+uint64_t ThreadCpuNs() { return ClockNs(CLOCK_THREAD_CPUTIME_ID); }
 
 // A live u64 handle, on a bound thread: the offset of this CPU's slot. Throws otherwise.
 bool GetBenchSlot(napi_env env, napi_value handle, uint32_t* offset) {
@@ -108,7 +112,8 @@ bool GetBenchSlot(napi_env env, napi_value handle, uint32_t* offset) {
   return true;
 }
 
-// loop(method, handle, iterations) -> [startNs, endNs] (bigints, CLOCK_MONOTONIC): runs the
+// loop(method, handle, iterations) -> [startNs, endNs, cpuNs] (bigints: CLOCK_MONOTONIC at the
+// start and end, and the thread's CPU time in between): runs the
 // method's loop `iterations` times on this CPU. Every method needs a live u64 handle and a bound
 // thread; gs, generic and lockOwn add to the handle's slot on this CPU, lockShared to the shared
 // counter, empty to nothing.
@@ -131,6 +136,7 @@ Napi::Value RunLoop(const Napi::CallbackInfo& info) {
     return ThrowError(env, ErrorKind::kBackendUnavailable, "the gs loop needs a region on the gs backend (GS points at the area only there)"),
            Napi::Value();
   uint64_t* slot = reinterpret_cast<uint64_t*>(tls_this_cpu.area + offset);
+  const uint64_t cpu_start = ThreadCpuNs();
   const uint64_t start = NowNs();
   switch (loop) {
     case Loop::kEmpty: percpu_bench_loop_empty(n); break;
@@ -143,11 +149,16 @@ Napi::Value RunLoop(const Napi::CallbackInfo& info) {
     default: break;
   }
   const uint64_t end = NowNs();
-  Napi::Array result = Napi::Array::New(env, 2);
+  const uint64_t cpu_end = ThreadCpuNs();
+  Napi::Array result = Napi::Array::New(env, 3);
   result.Set(0u, Napi::BigInt::New(env, start));
   result.Set(1u, Napi::BigInt::New(env, end));
+  result.Set(2u, Napi::BigInt::New(env, cpu_end - cpu_start));
   return result;
 }
+
+// threadCpuNs() -> this thread's CPU time (bigint ns), for the JS loops.
+Napi::Value ThreadCpuTime(const Napi::CallbackInfo& info) { return Napi::BigInt::New(info.Env(), ThreadCpuNs()); }
 
 Napi::Value SharedCounterValue(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), bench::g_shared.value.load(std::memory_order_relaxed));
@@ -170,7 +181,7 @@ bool ThrowNotBound(napi_env env) {
 
 napi_value NapiEmpty(napi_env, napi_callback_info) { return nullptr; }
 
-// The current op's shape (addon.cc RmwCallback): argument and data from napi_get_cb_info, then the
+// The current op's shape (addon.cc OpCallback for a one-operand op): argument and data from napi_get_cb_info, then the
 // exact conversion (napi_get_value_double or _bigint_*).
 template <class B, TypeId id>
 napi_value NapiArg(napi_env env, napi_callback_info info) {
@@ -393,6 +404,7 @@ void RegisterBench(Napi::Env env, Napi::Object exports) {
   }
   bench.Set("loops", loops);  // method -> the loop function's symbol, for the disassembly
   bench.Set("loop", Napi::Function::New<RunLoop>(env, "loop"));
+  bench.Set("threadCpuNs", Napi::Function::New<ThreadCpuTime>(env, "threadCpuNs"));
   bench.Set("sharedCounter", Napi::Function::New<SharedCounterValue>(env, "sharedCounter"));
   bench.Set("resetSharedCounter", Napi::Function::New<ResetSharedCounter>(env, "resetSharedCounter"));
   bench.Set("callVariants", Napi::Function::New<CallVariants>(env, "callVariants"));
