@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/bench.cc",
         "native/errors.cc",
+        "native/fast_ops.cc",
         "native/region.cc"
       ],
       "dependencies": [
@@ -15,9 +16,16 @@
         "NAPI_VERSION=8",
         "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
       ],
-      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc!": [
+        "-fno-exceptions",
+        "-std=gnu++17"
+      ],
       "cflags_cc": [
-        "-std=gnu++20", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter",
+        "-std=gnu++20",
+        "-fvisibility=hidden",
+        "-Wall",
+        "-Wextra",
+        "-Wno-unused-parameter",
         "-fno-ipa-icf"
       ]
     }

@@ -55,6 +55,8 @@ export interface NativeAddon {
   ops: { name: string; operands: number; returns: boolean }[];
   /** The backends this build has: ['gs', 'generic'] on Linux x86-64, ['generic'] elsewhere. */
   backends: BackendName[];
+  /** True when num()'s ops run through the V8 fast path (fast_ops.h), false on Node-API alone. */
+  fastOps: boolean;
   /** How the gs backend sets GS bases here (wrgsbase needs no system call); null without gs. */
   gsMethod: 'wrgsbase' | 'arch_prctl' | null;
   emptyCall(...args: unknown[]): void;

@@ -9,6 +9,7 @@
 #include "bench.h"
 #include "env_data.h"
 #include "errors.h"
+#include "fast_ops.h"
 #include "handle.h"
 #include "numeric.h"
 #include "ops.h"
@@ -68,15 +69,22 @@ napi_value OpCallback(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// The table of both callbacks per (type, op), for one backend: the fast V8 one and the exact one.
+struct OpCallbacks {
+  v8::FunctionCallback fast;
+  napi_callback exact;
+};
+
 template <TypeId id, class B>
-constexpr std::array<napi_callback, kOpCount> OpRow() {
-#define PERCPU_ROW_ENTRY(op, js, operands, returns, form, insn, oper) &OpCallback<id, OpId::op, B>,
+constexpr std::array<OpCallbacks, kOpCount> OpRow() {
+#define PERCPU_ROW_ENTRY(op, js, operands, returns, form, insn, oper) \
+  OpCallbacks{&FastOpCallback<id, OpId::op, B>, &OpCallback<id, OpId::op, B>},
   return {PERCPU_OPS(PERCPU_ROW_ENTRY)};
 #undef PERCPU_ROW_ENTRY
 }
 
 template <class B>
-constexpr std::array<std::array<napi_callback, kOpCount>, kTypeCount> kOpTable = {
+constexpr std::array<std::array<OpCallbacks, kOpCount>, kTypeCount> kOpTable = {
 #define PERCPU_TABLE_ROW(name, ctype, big) OpRow<TypeId::name, B>(),
     PERCPU_NUMERIC_TYPES(PERCPU_TABLE_ROW)
 #undef PERCPU_TABLE_ROW
@@ -97,7 +105,7 @@ bool GetInteger(napi_env env, const Napi::Value& value, const char* what, int64_
 }
 
 bool GetTypeId(napi_env env, const Napi::Value& value, TypeId* out) {
-  int64_t index;
+  int64_t index = 0;
   if (!GetInteger(env, value, "type", &index)) return false;
   if (index < 0 || index >= kTypeCount)
     return ThrowError(env, ErrorKind::kInvalidArg, "unknown numeric type index %lld", (long long)index);
@@ -106,7 +114,7 @@ bool GetTypeId(napi_env env, const Napi::Value& value, TypeId* out) {
 }
 
 bool GetCpu(napi_env env, const Napi::Value& value, uint32_t* cpu) {
-  int64_t index;
+  int64_t index = 0;
   if (!GetInteger(env, value, "cpu", &index)) return false;
   const Region* region = GetRegion();
   if (region == nullptr) return ThrowError(env, ErrorKind::kNotSetUp, "the per-CPU region is not set up");
@@ -293,13 +301,15 @@ class NativeHandle : public Napi::ObjectWrap<NativeHandle> {
     napi_env env = info.Env();
     if (!RequireLive(env)) return Napi::Value();
     const auto& row = WithBackend([&]<class B>() -> const auto& { return kOpTable<B>[static_cast<int>(ref_->type)]; });
+    const bool fast = FastPathWorks(env);
     Napi::Object ops = Napi::Object::New(env);
     for (int op = 0; op < kOpCount; ++op) {
-      napi_value fn;
-      napi_create_function(env, kOps[op].name, NAPI_AUTO_LENGTH, row[op], ref_, &fn);
-      napi_add_finalizer(env, fn, ref_, FinalizeOpFunction, nullptr, nullptr);
+      napi_value exact, fn = nullptr;
+      napi_create_function(env, kOps[op].name, NAPI_AUTO_LENGTH, row[op].exact, ref_, &exact);
+      napi_add_finalizer(env, exact, ref_, FinalizeOpFunction, nullptr, nullptr);
       ref_->js_owners++;
-      ops.Set(kOps[op].name, Napi::Value(env, fn));
+      if (fast) fn = MakeFastFunction(env, row[op].fast, kOps[op].name, kOps[op].operands, ref_, exact);
+      ops.Set(kOps[op].name, Napi::Value(env, fn != nullptr ? fn : exact));
     }
     return ops;
   }
@@ -629,7 +639,13 @@ Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
   // A thread that ends while bound gives its CPU back and gets its old GS base.
   // The EnvData makes the hook's (function, argument) pair unique to this load: Node aborts on a
   // duplicate, and a module registry that is reset loads the addon again in the same env.
-  napi_add_env_cleanup_hook(env, [](void*) { UnbindForExit(); }, data);
+  napi_add_env_cleanup_hook(
+      env,
+      [](void*) {
+        DropFastOpsForExit();
+        UnbindForExit();
+      },
+      data);
 
   Napi::Function handle_class = NativeHandle::Define(env);
   napi_create_reference(env, handle_class, 1, &data->handle_class);
@@ -662,6 +678,7 @@ Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
 #endif
   backends.Set(backends.Length(), GenericBackend::kName);
   exports.Set("backends", backends);  // the backends this build has
+  exports.Set("fastOps", FastPathWorks(env));  // num() runs through the V8 fast path
   // How the gs backend would set GS bases on this machine, before any region exists.
   exports.Set("gsMethod", GsMethod() ? Napi::Value(Napi::String::New(env, GsMethod())) : env.Null());
   exports.Set("emptyCall", Napi::Value(env, empty));

@@ -7,6 +7,7 @@
 // 2. Call-path experiments: variants of a `num().add()`-like function, to find what brings the JS
 //    call close to an empty raw Node-API call (the results are in the README).
 #include "bench.h"
+#include "fast_ops.h"
 
 #include <node_api.h>
 #include <time.h>
@@ -245,16 +246,8 @@ napi_value NapiUint32(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// ---- the V8 API directly (Node 20 is V8 11.3). A napi_value is a v8::Local<v8::Value> in Node
-// (v8impl::JsValueFromV8LocalValue); these two casts are that identity, used only here.
-static_assert(sizeof(napi_value) == sizeof(v8::Local<v8::Value>));
-v8::Local<v8::Value> ToV8(napi_value value) {
-  v8::Local<v8::Value> local;
-  std::memcpy(static_cast<void*>(&local), &value, sizeof value);
-  return local;
-}
-napi_value ToNapi(v8::Local<v8::Value> local) { return reinterpret_cast<napi_value>(*local); }
-
+// ---- the V8 API directly (Node 20 is V8 11.3): ToV8/ToNapi are fast_ops.h's, which num()'s
+// own fast path uses.
 // What a V8 variant is bound to: the handle's ref (one of its JS owners) and the exact Node-API
 // variant, to which every case off the fast path is handed (it validates and throws percpu's
 // errors, as V8's fast API calls fall back to the slow callback).

@@ -101,7 +101,10 @@ const EXPECTED: Record<NumericOp, [mnemonic: string, form: GsInstruction['form']
   cmpxchg: [['cmpxchg', 'to-gs']],
 };
 
-const CALLBACK = /percpu::\(anonymous namespace\)::OpCallback<\(percpu::TypeId\)(\d+), \(percpu::OpId\)(\d+), percpu::(GsBackend|GenericBackend)>\(/;
+// num()'s two callbacks per (type, op, backend): the fast V8 one (FastOpCallback, fast_ops.h) and
+// the exact Node-API one (OpCallback, addon.cc), to which the fast one hands anything unusual.
+const CALLBACK = /percpu::(?:\(anonymous namespace\)::OpCallback|FastOpCallback)<\(percpu::TypeId\)(\d+), \(percpu::OpId\)(\d+), percpu::(GsBackend|GenericBackend)>\(/;
+const KINDS = ['percpu::(anonymous namespace)::OpCallback', 'percpu::FastOpCallback'] as const;
 
 describe('disassembly of the addon', function () {
   let fns: Fn[];
@@ -112,24 +115,29 @@ describe('disassembly of the addon', function () {
     assert.ok(fns.length > 0, 'objdump found no functions');
   });
 
-  /** The parts of OpCallback<(TypeId)type, (OpId)op, backend> (GCC may split off cold parts). */
-  function callback(type: number, op: number, backend = 'GsBackend'): Fn[] {
-    const name = `percpu::(anonymous namespace)::OpCallback<(percpu::TypeId)${type}, (percpu::OpId)${op}, percpu::${backend}>(`;
-    const parts = fns.filter((fn) => fn.name.includes(name));
+  /** The parts of kind<(TypeId)type, (OpId)op, backend> (GCC may split off cold parts). */
+  function callback(kind: (typeof KINDS)[number], type: number, op: number, backend = 'GsBackend'): Fn[] {
+    const name = `${kind}<(percpu::TypeId)${type}, (percpu::OpId)${op}, percpu::${backend}>(`;
+    const parts = fns.filter((fn) => fn.name.includes(name) && !fn.name.includes(`::${name}`));
     assert.ok(parts.length > 0, `no symbol ${name}...)`);
     return parts;
   }
 
-  it(`has a gs and a generic op callback for each of the ${NUMERIC_TYPES.length * NUMERIC_OPS.length} (type, op) pairs`, function () {
-    const found = { GsBackend: new Set<string>(), GenericBackend: new Set<string>() };
+  it(`has a fast and an exact callback, on gs and on generic, for each of the ${NUMERIC_TYPES.length * NUMERIC_OPS.length} (type, op) pairs`, function () {
+    const found = new Map<string, Set<string>>();
     for (const fn of fns) {
       const match = CALLBACK.exec(fn.name);
-      if (match) found[match[3] as keyof typeof found].add(`${match[1]},${match[2]}`);
+      const kind = KINDS.find((k) => fn.name.includes(`${k}<`));
+      if (match && kind) {
+        const key = `${kind} ${match[3]}`;
+        if (!found.has(key)) found.set(key, new Set());
+        found.get(key)!.add(`${match[1]},${match[2]}`);
+      }
     }
-    const expected = NUMERIC_TYPES.flatMap((_, type) => NUMERIC_OPS.map((_, op) => `${type},${op}`));
+    const expected = NUMERIC_TYPES.flatMap((_, type) => NUMERIC_OPS.map((_, op) => `${type},${op}`)).sort();
     assert.equal(expected.length, 150);
-    assert.deepEqual([...found.GsBackend].sort(), [...expected].sort());
-    assert.deepEqual([...found.GenericBackend].sort(), [...expected].sort());
+    assert.deepEqual([...found.keys()].sort(), KINDS.flatMap((k) => [`${k} GenericBackend`, `${k} GsBackend`]).sort());
+    for (const [key, pairs] of found) assert.deepEqual([...pairs].sort(), expected, key);
   });
 
   NUMERIC_TYPES.forEach((typeName, type) => {
@@ -137,8 +145,10 @@ describe('disassembly of the addon', function () {
       const size = typeInfo(typeName).size;
       const expected = EXPECTED[opName];
       const shape = expected.map(([m]) => m).join(' + ');
-      it(`${typeName} ${opName}: ${shape} relative to GS at ${size * 8} bits, no lock`, function () {
-        const parts = callback(type, op);
+      it(`${typeName} ${opName}: ${shape} relative to GS at ${size * 8} bits, no lock, in the fast and the exact callback`, function () {
+        for (const kind of KINDS) checkCallback(callback(kind, type, op));
+      });
+      function checkCallback(parts: Fn[]): void {
         const instructions = parts.flatMap((fn) => fn.instructions);
         const gs = instructions.filter((insn) => insn.includes('%gs:'));
         const decoded = gs.map((insn) => ({ insn, ...decodeGs(insn) }));
@@ -154,7 +164,7 @@ describe('disassembly of the addon', function () {
           const at = fn.addresses[fn.instructions.findIndex((i) => i.startsWith('cmpxchg'))]!;
           assert.ok(fn.instructions.some((i) => i === `jne ${at.toString(16)}`), `no jne back to the cmpxchg at ${at.toString(16)}`);
         }
-      });
+      }
     });
   });
 
