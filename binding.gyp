@@ -7,7 +7,8 @@
         "native/bench.cc",
         "native/errors.cc",
         "native/fast_ops.cc",
-        "native/region.cc"
+        "native/region.cc",
+        "native/scheduler.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

@@ -14,6 +14,7 @@
 #include "numeric.h"
 #include "ops.h"
 #include "region.h"
+#include "scheduler.h"
 
 namespace percpu {
 
@@ -702,6 +703,7 @@ Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
   exports.Set("dropTicket", Napi::Function::New<DropShareTicket>(env, "dropTicket"));
   exports.Set("stats", Napi::Function::New<GetStatsObject>(env, "stats"));
   RegisterBench(env, exports);  // exports.bench: benchmark loops and call-path experiments (native/bench.cc)
+  RegisterScheduler(env, exports);  // issue 8: exports.sched (native/scheduler.cc)
   return exports;
 }
 

@@ -1,5 +1,7 @@
 #include "region.h"
 
+#include "scheduler.h"  // issue 8: LeaveScheduler() on unbind
+
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -379,6 +381,9 @@ bool Bind(napi_env env, int64_t cpu) {
 }
 
 static void UnbindUnchecked() {
+  // Issue 8: a thread that takes part in simulated migration stops taking the scheduler's signals
+  // and leaves it before its binding goes away (here, and at thread exit through UnbindForExit).
+  LeaveScheduler();
   const Region* region = GetRegion();
   const int32_t cpu = tls_this_cpu.cpu;
   // Mark unbound first, so nothing on this thread addresses the area once the CPU is free.
@@ -402,6 +407,20 @@ bool Unbind(napi_env env) {
 
 void UnbindForExit() {
   if (tls_this_cpu.cpu >= 0) UnbindUnchecked();
+}
+
+// Issue 8: see region.h. Runs inside a signal handler: nothing here may lock, allocate or call
+// anything that is not async-signal-safe.
+bool MigrateFromSignalHandler(int32_t cpu, uint64_t self) {
+  const Region* region = GetRegion();
+  char* area = region->Area(static_cast<uint32_t>(cpu));
+#if PERCPU_HAVE_GS
+  if (region->backend == BackendId::kGs && WriteGsBase(reinterpret_cast<uintptr_t>(area)) != 0) return false;
+#endif
+  tls_this_cpu.area = area;
+  tls_this_cpu.cpu = cpu;
+  region->owners[cpu].store(self, std::memory_order_release);
+  return true;
 }
 
 Allocation* AllocateDynamic(napi_env env, TypeId type, bool pair) {

@@ -88,6 +88,14 @@ bool Unbind(napi_env env);
 // Environment teardown: unbind even with guards held; the thread is leaving.
 void UnbindForExit();
 
+// Migration (issue 8, used only by native/scheduler.cc). Moves the calling thread from its CPU to `cpu`
+// from inside the scheduler's migration signal handler: the GS base (gs backend), tls_this_cpu's
+// cpu and area, and owners[cpu] = `self` (the thread's id). Async-signal-safe: wrgsbase or one raw
+// arch_prctl system call, and plain stores. The caller guarantees that the thread holding `cpu` is
+// itself inside its handler, moving to this thread's old CPU (a swap), so no two threads ever run
+// user code on one CPU. False (nothing changed) if the GS base could not be set.
+bool MigrateFromSignalHandler(int32_t cpu, uint64_t self);
+
 // ---- allocations ----
 struct Allocation {
   uint32_t id;          // index in the record table, reused after free (records are never destroyed)
