@@ -28,3 +28,24 @@ export { CpuSet } from './cpuset';
 export type { CpuSetOptions } from './cpuset';
 export { task } from './task';
 export type { Task, TaskArgs } from './task';
+export {
+  startScheduler,
+  stopScheduler,
+  schedulerStats,
+  participate,
+  leaveScheduler,
+  isParticipating,
+  threadSchedulerStats,
+  IrqGuard,
+} from './scheduler';
+export type { SchedulerOptions, SchedulerStats, ThreadSchedulerStats } from './scheduler';
+export {
+  runRace,
+  formatRaceTable,
+  raceExpectation,
+  raceOk,
+  DEFAULT_RACE_ROWS,
+  RACE_METHODS,
+  RACE_SCENARIOS,
+} from './race';
+export type { RaceOptions, RaceResult, RaceRow, RaceRowSpec, RaceMethod, RaceScenario, RaceExpectation, RaceSafety } from './race';

@@ -49,6 +49,57 @@ export interface NativeStats {
   outstandingTickets: number;
 }
 
+/** The scheduler's native face (native/scheduler.cc, issue 8); lib/scheduler.ts and lib/race.ts wrap it. */
+export interface NativeScheduler {
+  start(migrateHz: number, irqHz: number, cpus: number[] | null): void;
+  stop(): boolean;
+  participate(): boolean;
+  leave(): boolean;
+  participating(): boolean;
+  stats(): NativeSchedulerStats;
+  threadStats(): NativeThreadSchedulerStats;
+  irqDisable(): number;
+  irqEnable(): number;
+  /** method: 0 gs, 1 raw, 2 guard, 3 irqsave; `counter` names a u64 static. */
+  raceLoop(method: number, counter: string, ms: number, windowNs: number): { iterations: number; irqAdds: number };
+  irqAction(counter: string | null, kind?: 'gs' | 'generic'): number;
+}
+
+export interface NativeSchedulerStats {
+  running: boolean;
+  migrateHz: number;
+  irqHz: number;
+  cpus: number[] | null;
+  participants: number;
+  signals: { migrate: number; irq: number; sigrtmin: number } | null;
+  requests: number;
+  migrations: number;
+  skippedGuard: number;
+  timedOut: number;
+  partnerGone: number;
+  irqsSent: number;
+  irqsHandled: number;
+  checksPassed: number;
+  checkFailures: number;
+  verifications: number;
+  violations: number;
+  strays: number;
+  staleSignals: number;
+  drained: number;
+  sendFailures: number;
+}
+
+export interface NativeThreadSchedulerStats {
+  participating: boolean;
+  tid: number;
+  cpu: number;
+  handled: number;
+  migrations: number;
+  declined: number;
+  irqs: number;
+  irqDepth: number;
+}
+
 export interface NativeAddon {
   types: { name: string; size: number; big: boolean }[];
   /** The op table (native/ops.h), in order. */
@@ -79,6 +130,7 @@ export interface NativeAddon {
   redeem(ticket: number): NativeHandle;
   dropTicket(ticket: number): boolean;
   stats(): NativeStats;
+  sched: NativeScheduler;
 }
 
 /**

@@ -8,7 +8,9 @@ import { typeInfo, type NumericType, type ValueOf } from './types';
 
 /**
  * Holds off "preemption" of this thread from its CPU: while a guard is held the thread cannot be
- * unbound. Like Rust's CpuGuard it cannot move to another thread (a JS object cannot).
+ * unbound, and the scheduler (startScheduler) does not migrate it: a swap that would move it is
+ * skipped, as preempt_disable() holds off the kernel's scheduler. Like Rust's CpuGuard it cannot
+ * move to another thread (a JS object cannot).
  */
 export class CpuGuard implements Disposable {
   /** The CPU this guard pins. */

@@ -1,0 +1,103 @@
+/**
+ * A race thread (lib/race.ts): binds its CPU, takes part in the scheduler, and runs one counting
+ * loop per request, native or JS, replying with the updates it issued.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { serializeError } from './task';
+import { native } from './native';
+import { CpuGuard, getStaticPerCpu } from './percpu';
+import { bind, region, thisCpu, unbind } from './region';
+import { leaveScheduler, participate } from './scheduler';
+
+export type RaceWorkerRequest =
+  | {
+      type: 'run';
+      method: string;
+      /** The native loop (native/scheduler.cc), for native methods. */
+      loop?: number;
+      /** A u64 static per-CPU variable. */
+      counter: string;
+      ms: number;
+      windowNs: number;
+      /** Interrupt handlers add to the same counter (as an interrupt handler doing this_cpu_add). */
+      interrupts: boolean;
+    }
+  | { type: 'close' };
+
+export type RaceWorkerReply =
+  | { type: 'ready'; cpu: number; tid: number }
+  | { type: 'done'; iterations: number; irqAdds: number }
+  | { type: 'failed'; message: string };
+
+const port = parentPort!;
+const send = (reply: RaceWorkerReply) => port.postMessage(reply);
+
+try {
+  bind((workerData as { cpu: number }).cpu);
+  participate();
+  send({ type: 'ready', cpu: thisCpu()!, tid: native.sched.threadStats().tid });
+} catch (error) {
+  send({ type: 'failed', message: serializeError(error).message });
+  process.exit(1);
+}
+
+port.on('message', (request: RaceWorkerRequest) => {
+  if (request.type === 'close') {
+    leaveScheduler();
+    unbind();
+    port.close();
+    return;
+  }
+  try {
+    send({ type: 'done', ...run(request) });
+  } catch (error) {
+    native.sched.irqAction(null);
+    send({ type: 'failed', message: serializeError(error).message });
+  }
+});
+
+function run(request: Extract<RaceWorkerRequest, { type: 'run' }>): { iterations: number; irqAdds: number } {
+  if (request.loop !== undefined) return native.sched.raceLoop(request.loop, request.counter, request.ms, request.windowNs);
+  const counter = getStaticPerCpu(request.counter, 'u64');
+  // The interrupt handler's add: a gs instruction on gs, a raw generic add otherwise.
+  native.sched.irqAction(request.interrupts ? request.counter : null, region()!.backend);
+  const end = performance.now() + request.ms;
+  let iterations = 0;
+  switch (request.method) {
+    case 'js-add': {
+      const add = counter.num().add;
+      while (performance.now() < end) {
+        for (let i = 0; i < 64; i++) add(1n);
+        iterations += 64;
+      }
+      break;
+    }
+    case 'js-rmw':
+      while (performance.now() < end) {
+        for (let i = 0; i < 16; i++) {
+          const cpu = thisCpu()!; // this_cpu_ptr() ...
+          counter.writeRemote(cpu, counter.readRemote(cpu) + 1n); // ... then the read and the write
+        }
+        iterations += 16;
+      }
+      break;
+    case 'js-guard':
+      while (performance.now() < end) {
+        for (let i = 0; i < 16; i++) {
+          const guard = new CpuGuard();
+          try {
+            counter.getMut(guard).with((slot) => {
+              slot.value += 1n;
+            });
+          } finally {
+            guard.release();
+          }
+        }
+        iterations += 16;
+      }
+      break;
+    default:
+      throw new Error(`no JS race loop named ${request.method}`);
+  }
+  return { iterations, irqAdds: native.sched.irqAction(null) };
+}
