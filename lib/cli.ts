@@ -8,7 +8,7 @@ import type { BackendChoice } from './region';
 import { runSample, type SampleOptions } from './sample';
 
 const USAGE = `usage: percpu sample [--cpus N] [--backend auto|gs|generic]
-       percpu race [--seconds S] [--rate HZ] [--irq-rate HZ] [--threads N] [--window NS] [--backend B]
+       percpu race [--seconds S] [--rate HZ] [--irq-rate HZ] [--threads N] [--window NS] [--backend B] [...]
 
   sample        run the Rust percpu sample module on N worker-thread CPUs
                 (default: os.availableParallelism()); exit status 1 if a check fails
@@ -25,6 +25,13 @@ const USAGE = `usage: percpu sample [--cpus N] [--backend auto|gs|generic]
   --irq-rate HZ interrupts per second to each thread (default 1000)
   --threads N   bound worker threads (default 4)
   --window NS   the native generic loops' window between load and store (default 1000)
+  --min-migrations N, --min-interrupts N
+                after S seconds a row runs on until this many swaps / interrupts (default 1)
+  --max-seconds S
+                the longest a row may run waiting for them (default 60)
+  --rows LIST   only these rows: scenario:method[:gs|generic],... with scenario migration,
+                interrupts or both and method gs, raw, guard, irqsave, js-add, js-rmw, js-guard
+  --json        print the result as JSON (rows for the other backend run this way in a child)
   --help        this text`;
 
 const BACKEND_CHOICES: readonly string[] = ['auto', 'gs', 'generic'];
@@ -41,7 +48,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const allowed = command === 'sample'
     ? ['--cpus', '--backend']
-    : ['--seconds', '--rate', '--irq-rate', '--threads', '--window', '--backend', '--rows', '--json'];
+    : ['--seconds', '--rate', '--irq-rate', '--threads', '--window', '--backend', '--rows', '--json',
+      '--min-migrations', '--min-interrupts', '--max-seconds'];
   const values = new Map<string, string>();
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
@@ -73,7 +81,16 @@ export async function main(argv: string[]): Promise<number> {
   return result.failed === 0 ? 0 : 1;
 }
 
-const RACE_NUMBERS = { '--seconds': 'seconds', '--rate': 'migrateHz', '--irq-rate': 'irqHz', '--threads': 'threads', '--window': 'windowNs' } as const;
+const RACE_NUMBERS = {
+  '--seconds': 'seconds',
+  '--rate': 'migrateHz',
+  '--irq-rate': 'irqHz',
+  '--threads': 'threads',
+  '--window': 'windowNs',
+  '--min-migrations': 'minMigrations',
+  '--min-interrupts': 'minInterrupts',
+  '--max-seconds': 'maxSeconds',
+} as const;
 
 async function race(values: Map<string, string>): Promise<number> {
   const options: RaceOptions = {};

@@ -60,8 +60,8 @@ export interface NativeScheduler {
   threadStats(): NativeThreadSchedulerStats;
   irqDisable(): number;
   irqEnable(): number;
-  /** method: 0 gs, 1 raw, 2 guard, 3 irqsave; `counter` names a u64 static. */
-  raceLoop(method: number, counter: string, ms: number, windowNs: number): { iterations: number; irqAdds: number };
+  /** method: 0 gs, 1 raw, 2 guard, 3 irqsave; `counter` names a u64 static; runs until stop[0] != 0 or maxMs. */
+  raceLoop(method: number, counter: string, stop: Int32Array, maxMs: number, windowNs: number): { iterations: number; irqAdds: number };
   irqAction(counter: string | null, kind?: 'gs' | 'generic'): number;
 }
 

@@ -17,7 +17,9 @@ export type RaceWorkerRequest =
       loop?: number;
       /** A u64 static per-CPU variable. */
       counter: string;
-      ms: number;
+      /** The loop ends when stop[0] becomes 1 (on a SharedArrayBuffer), or after maxMs. */
+      stop: Int32Array;
+      maxMs: number;
       windowNs: number;
       /** Interrupt handlers add to the same counter (as an interrupt handler doing this_cpu_add). */
       interrupts: boolean;
@@ -57,23 +59,25 @@ port.on('message', (request: RaceWorkerRequest) => {
 });
 
 function run(request: Extract<RaceWorkerRequest, { type: 'run' }>): { iterations: number; irqAdds: number } {
-  if (request.loop !== undefined) return native.sched.raceLoop(request.loop, request.counter, request.ms, request.windowNs);
+  const { stop } = request;
+  if (request.loop !== undefined) return native.sched.raceLoop(request.loop, request.counter, stop, request.maxMs, request.windowNs);
   const counter = getStaticPerCpu(request.counter, 'u64');
   // The interrupt handler's add: a gs instruction on gs, a raw generic add otherwise.
   native.sched.irqAction(request.interrupts ? request.counter : null, region()!.backend);
-  const end = performance.now() + request.ms;
+  const end = performance.now() + request.maxMs;
+  const going = () => Atomics.load(stop, 0) === 0 && performance.now() < end;
   let iterations = 0;
   switch (request.method) {
     case 'js-add': {
       const add = counter.num().add;
-      while (performance.now() < end) {
+      while (going()) {
         for (let i = 0; i < 64; i++) add(1n);
         iterations += 64;
       }
       break;
     }
     case 'js-rmw':
-      while (performance.now() < end) {
+      while (going()) {
         for (let i = 0; i < 16; i++) {
           const cpu = thisCpu()!; // this_cpu_ptr() ...
           counter.writeRemote(cpu, counter.readRemote(cpu) + 1n); // ... then the read and the write
@@ -82,18 +86,22 @@ function run(request: Extract<RaceWorkerRequest, { type: 'run' }>): { iterations
       }
       break;
     case 'js-guard':
-      while (performance.now() < end) {
-        for (let i = 0; i < 16; i++) {
-          const guard = new CpuGuard();
-          try {
-            counter.getMut(guard).with((slot) => {
-              slot.value += 1n;
-            });
-          } finally {
-            guard.release();
-          }
+      // As much time outside the guard as inside, so that swaps have somewhere to land (the
+      // native loops do the same): a thread that always held a guard would simply never move.
+      while (going()) {
+        const start = performance.now();
+        const guard = new CpuGuard();
+        try {
+          counter.getMut(guard).with((slot) => {
+            slot.value += 1n;
+          });
+        } finally {
+          guard.release();
         }
-        iterations += 16;
+        const held = performance.now() - start;
+        const until = performance.now() + held;
+        while (performance.now() < until);
+        iterations++;
       }
       break;
     default:

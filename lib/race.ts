@@ -107,6 +107,14 @@ export interface RaceOptions {
   threads?: number;
   /** The native generic loops' window between load and store, and their work between ops. Default 1000 ns. */
   windowNs?: number;
+  /**
+   * A row runs for `seconds` and then on until the scheduler has made this many swaps (migration
+   * rows) and the threads have taken this many interrupts (interrupt rows), for at most
+   * `maxSeconds`. Defaults 1, 1 and 60.
+   */
+  minMigrations?: number;
+  minInterrupts?: number;
+  maxSeconds?: number;
   /** The backend if the region is not set up yet. Default: PERCPU_BACKEND, else auto. */
   backend?: BackendChoice;
 }
@@ -128,13 +136,21 @@ export interface RaceRow {
   readonly interrupts: number;
   readonly seconds: number;
   readonly expected: RaceExpectation;
-  /** `none lost`: found == issued exactly; `some lost`: at least one lost (and none invented). */
+  /** The swaps and interrupts asked for (minMigrations, minInterrupts) happened. */
+  readonly enough: boolean;
+  /**
+   * Enough happened, and `none lost`: found == issued exactly, or `some lost`: at least one lost
+   * (and none invented).
+   */
   readonly ok: boolean;
 }
 
 export interface RaceResult {
   readonly threads: number;
   readonly seconds: number;
+  readonly minMigrations: number;
+  readonly minInterrupts: number;
+  readonly maxSeconds: number;
   readonly migrateHz: number;
   readonly irqHz: number;
   readonly windowNs: number;
@@ -221,13 +237,19 @@ export async function runRace(options: RaceOptions = {}): Promise<RaceResult> {
   const irqHz = positive('irqHz', options.irqHz ?? 1000, 100_000);
   const threads = positive('threads', options.threads ?? 4, 1024);
   const windowNs = options.windowNs ?? 1000;
+  const minMigrations = options.minMigrations ?? 1, minInterrupts = options.minInterrupts ?? 1;
+  const maxSeconds = positive('maxSeconds', options.maxSeconds ?? 60, 3600);
+  for (const [name, value] of [['minMigrations', minMigrations], ['minInterrupts', minInterrupts]] as const) {
+    if (!Number.isInteger(value) || value < 0) throw new PerCpuRangeError(`${name} must be a whole number`);
+  }
+  if (maxSeconds < seconds) throw new PerCpuRangeError('maxSeconds must be at least seconds');
   if (!Number.isInteger(threads) || threads < 2) throw new PerCpuRangeError('threads must be an integer of at least 2');
   if (!Number.isInteger(windowNs) || windowNs < 0 || windowNs > 1e7) throw new PerCpuRangeError('windowNs must be an integer from 0 to 1e7');
   const info = region() ?? setup({ cpus: threads, ...(options.backend === undefined ? {} : { backend: options.backend }) });
   const here = info.backend;
   const specs = options.rows ?? DEFAULT_RACE_ROWS;
   for (const spec of specs) raceExpectation(spec, rowBackend(spec, here));
-  const resolved = { threads, seconds, migrateHz, irqHz, windowNs };
+  const resolved = { threads, seconds, minMigrations, minInterrupts, maxSeconds, migrateHz, irqHz, windowNs };
 
   const rows = new Map<RaceRowSpec, RaceRow>();
   const before = schedulerStats();
@@ -247,9 +269,11 @@ export async function runRace(options: RaceOptions = {}): Promise<RaceResult> {
   return { ...resolved, backend: describeBackend(info), rows: specs.map((spec) => rows.get(spec)!), safety };
 }
 
-type Resolved = Pick<RaceResult, 'threads' | 'seconds' | 'migrateHz' | 'irqHz' | 'windowNs'>;
+type Resolved = Pick<RaceResult, 'threads' | 'seconds' | 'minMigrations' | 'minInterrupts' | 'maxSeconds' | 'migrateHz' | 'irqHz' | 'windowNs'>;
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'percpu.js');
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Encodes rows for `percpu race --rows`: scenario:method[:backend],... */
 export function encodeRows(rows: readonly RaceRowSpec[]): string {
@@ -268,7 +292,8 @@ export function decodeRows(text: string): RaceRowSpec[] {
 
 function runInChild(backend: BackendName, rows: readonly RaceRowSpec[], o: Resolved): Promise<RaceResult> {
   const args = [BIN, 'race', '--json', '--backend', backend, '--rows', encodeRows(rows), '--seconds', String(o.seconds),
-    '--rate', String(o.migrateHz), '--irq-rate', String(o.irqHz), '--threads', String(o.threads), '--window', String(o.windowNs)];
+    '--rate', String(o.migrateHz), '--irq-rate', String(o.irqHz), '--threads', String(o.threads), '--window', String(o.windowNs),
+    '--min-migrations', String(o.minMigrations), '--min-interrupts', String(o.minInterrupts), '--max-seconds', String(o.maxSeconds)];
   const env = { ...process.env };
   delete env['PERCPU_BACKEND'];
   return new Promise((resolve, reject) => {
@@ -360,6 +385,11 @@ async function runRow(spec: RaceRowSpec, o: Resolved, backend: BackendName, thre
   const s0 = schedulerStats();
   const started = process.hrtime.bigint();
   startScheduler({ migrateHz: migrate ? o.migrateHz : 0, irqHz: interrupt ? o.irqHz : 0, cpus });
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const enough = () => {
+    const now = schedulerStats();
+    return (!migrate || now.migrations - s0.migrations >= o.minMigrations) && (!interrupt || now.irqsHandled - s0.irqsHandled >= o.minInterrupts);
+  };
   let replies: RaceWorkerReply[];
   try {
     const run: RaceWorkerRequest = {
@@ -367,12 +397,20 @@ async function runRow(spec: RaceRowSpec, o: Resolved, backend: BackendName, thre
       method: spec.method,
       ...(info.loop === undefined ? {} : { loop: info.loop }),
       counter,
-      ms: o.seconds * 1000,
+      stop,
+      maxMs: o.maxSeconds * 1000,
       windowNs: o.windowNs,
       interrupts: interrupt,
     };
-    replies = await Promise.all(threads.map((t) => t.request(run)));
+    const running = Promise.all(threads.map((t) => t.request(run)));
+    running.catch(() => undefined); // awaited below
+    const deadline = Date.now() + o.maxSeconds * 1000;
+    await sleep(o.seconds * 1000);
+    while (!enough() && Date.now() < deadline) await sleep(5);
+    Atomics.store(stop, 0, 1);
+    replies = await running;
   } finally {
+    Atomics.store(stop, 0, 1);
     stopScheduler();
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -382,6 +420,8 @@ async function runRow(spec: RaceRowSpec, o: Resolved, backend: BackendName, thre
   for (const reply of replies) if (reply.type === 'done') issued += reply.iterations + reply.irqAdds;
   const lost = issued - found;
   const expected = raceExpectation(spec, backend);
+  const migrations = s1.migrations - s0.migrations, interrupts = s1.irqsHandled - s0.irqsHandled;
+  const sawEnough = (!migrate || migrations >= o.minMigrations) && (!interrupt || interrupts >= o.minInterrupts);
   return {
     scenario: spec.scenario,
     method: spec.method,
@@ -390,12 +430,13 @@ async function runRow(spec: RaceRowSpec, o: Resolved, backend: BackendName, thre
     issued,
     found,
     lost,
-    migrations: s1.migrations - s0.migrations,
+    migrations,
     skipped: s1.skippedGuard - s0.skippedGuard,
-    interrupts: s1.irqsHandled - s0.irqsHandled,
+    interrupts,
     seconds,
     expected,
-    ok: lost >= 0 && (expected === 'none lost' ? lost === 0 && found === issued : lost >= 1),
+    enough: sawEnough,
+    ok: sawEnough && lost >= 0 && (expected === 'none lost' ? lost === 0 && found === issued : lost >= 1),
   };
 }
 
@@ -411,7 +452,7 @@ export function formatRaceTable(result: RaceResult): string {
     String(r.migrations),
     String(r.skipped),
     String(r.interrupts),
-    `${r.expected}: ${r.ok ? 'ok' : 'FAILED'}`,
+    `${r.expected}: ${r.ok ? 'ok' : r.enough ? 'FAILED' : 'FAILED (too few swaps or interrupts)'}`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const numeric = new Set([2, 3, 4, 5, 6, 7]);

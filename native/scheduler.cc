@@ -808,20 +808,21 @@ struct IrqsOff {
 };
 
 template <RaceMethod kMethod>
-uint64_t RaceLoop(uint32_t offset, int64_t end_ns, int64_t window_ns) {
+uint64_t RaceLoop(uint32_t offset, const int32_t* stop, int64_t end_ns, int64_t window_ns) {
+  const auto over = [&] { return __atomic_load_n(stop, __ATOMIC_RELAXED) != 0 || NowNs() >= end_ns; };
   uint64_t n = 0;
   if constexpr (kMethod == RaceMethod::kGs) {
     // this_cpu_add(): one instruction, add %reg,%gs:(off), back to back. It has no window to widen:
     // a migration or an interrupt lands before it or after it, never inside.
     for (;; ++n) {
-      if ((n & 1023) == 0 && NowNs() >= end_ns) return n;
+      if ((n & 1023) == 0 && over()) return n;
 #if PERCPU_HAVE_GS
       GsBackend::add<uint64_t>(offset, 1, 0);
 #endif
     }
   } else {
     for (;; ++n) {
-      if ((n & 15) == 0 && NowNs() >= end_ns) return n;
+      if ((n & 15) == 0 && over()) return n;
       if constexpr (kMethod == RaceMethod::kRaw) {
         GenericIncrementWithWindow(offset, window_ns);  // raw_cpu_add(): nothing held off
       } else if constexpr (kMethod == RaceMethod::kGuard) {
@@ -836,16 +837,23 @@ uint64_t RaceLoop(uint32_t offset, int64_t end_ns, int64_t window_ns) {
   }
 }
 
-// raceLoop(method, counterName, ms, windowNs): adds 1 to this CPU's slot of the counter in a loop
-// for `ms` milliseconds; meanwhile the interrupt handler adds 1 to the same slot (gs add for the gs
-// method, a raw generic add otherwise). Returns { iterations, irqAdds }.
+// raceLoop(method, counterName, stop, maxMs, windowNs): adds 1 to this CPU's slot of the counter in
+// a loop until stop[0] (an Int32Array, on a SharedArrayBuffer) is not 0, or for at most `maxMs`;
+// meanwhile the interrupt handler adds 1 to the same slot (a gs add for the gs method, a raw
+// generic add otherwise). Returns { iterations, irqAdds }.
 Napi::Value RaceLoopJs(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
   double method = 0, ms = 0, window = 0;
   uint32_t offset = 0;
   if (!GetNumber(env, info[0], "method", 0, static_cast<double>(RaceMethod::kCount) - 1, &method) ||
-      !GetCounter(env, info[1], &offset) || !GetNumber(env, info[2], "ms", 0, 600'000, &ms) ||
-      !GetNumber(env, info[3], "windowNs", 0, 1e7, &window))
+      !GetCounter(env, info[1], &offset))
+    return Napi::Value();
+  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+      info[2].As<Napi::TypedArray>().ElementLength() < 1)
+    return ThrowError(env, ErrorKind::kInvalidArg, "stop must be an Int32Array"), Napi::Value();
+  // The array's memory lives at least as long as this call: the argument holds it.
+  const int32_t* stop = info[2].As<Napi::Int32Array>().Data();
+  if (!GetNumber(env, info[3], "maxMs", 0, 3'600'000, &ms) || !GetNumber(env, info[4], "windowNs", 0, 1e7, &window))
     return Napi::Value();
   if (!ThisThreadBound()) return ThrowNotBound(env), Napi::Value();
   const auto kind = static_cast<RaceMethod>(static_cast<uint32_t>(method));
@@ -860,10 +868,10 @@ Napi::Value RaceLoopJs(const Napi::CallbackInfo& info) {
   const int64_t end = NowNs() + static_cast<int64_t>(ms * 1e6), window_ns = static_cast<int64_t>(window);
   uint64_t n = 0;
   switch (kind) {
-    case RaceMethod::kGs: n = RaceLoop<RaceMethod::kGs>(offset, end, window_ns); break;
-    case RaceMethod::kRaw: n = RaceLoop<RaceMethod::kRaw>(offset, end, window_ns); break;
-    case RaceMethod::kGuard: n = RaceLoop<RaceMethod::kGuard>(offset, end, window_ns); break;
-    default: n = RaceLoop<RaceMethod::kIrqSave>(offset, end, window_ns); break;
+    case RaceMethod::kGs: n = RaceLoop<RaceMethod::kGs>(offset, stop, end, window_ns); break;
+    case RaceMethod::kRaw: n = RaceLoop<RaceMethod::kRaw>(offset, stop, end, window_ns); break;
+    case RaceMethod::kGuard: n = RaceLoop<RaceMethod::kGuard>(offset, stop, end, window_ns); break;
+    default: n = RaceLoop<RaceMethod::kIrqSave>(offset, stop, end, window_ns); break;
   }
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
   tls_sched.irq_kind = kIrqNone;

@@ -9,13 +9,16 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
+  BackendUnavailableError,
   ConflictError,
   CpuTakenError,
   GuardError,
   IrqGuard,
   NotBoundError,
   PerCpuRangeError,
+  PerCpuTypeError,
   bind,
+  definePerCpu,
   participate,
   region,
   schedulerStats,
@@ -166,6 +169,34 @@ describe('scheduler', function () {
     const signals = schedulerStats().signals!;
     assert.equal(signals.irq, signals.migrate + 1);
     assert.ok(signals.migrate >= signals.sigrtmin + 6, `${signals.migrate} is a real-time signal from SIGRTMIN+6`);
+  });
+
+  it('race loops check their arguments: a u64 static counter, an Int32Array stop flag, a bound thread, GS for the gs loop', function () {
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    Atomics.store(stop, 0, 1); // already stopped: a loop returns before its first add
+    const counter = definePerCpu('sched.test.loop', 'u64', 0n);
+    definePerCpu('sched.test.loop32', 'u32', 0);
+    assertThrowsCode(() => native.sched.raceLoop(1, 'sched.test.nothing', stop, 10, 0), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+    assertThrowsCode(() => native.sched.raceLoop(1, 'sched.test.loop32', stop, 10, 0), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+    assertThrowsCode(() => native.sched.raceLoop(1, 'sched.test.loop', new Int32Array(0), 10, 0), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+    assertThrowsCode(() => native.sched.raceLoop(4, 'sched.test.loop', stop, 10, 0), PerCpuRangeError, 'ERR_PERCPU_OUT_OF_RANGE');
+    assertThrowsCode(() => native.sched.raceLoop(1, 'sched.test.loop', stop, 10, 0), NotBoundError, 'ERR_PERCPU_NOT_BOUND');
+    bind(0);
+    try {
+      for (const method of [1, 2, 3]) assert.deepEqual(native.sched.raceLoop(method, 'sched.test.loop', stop, 10, 0), { iterations: 0, irqAdds: 0 });
+      if (region()!.backend === 'gs') {
+        assert.deepEqual(native.sched.raceLoop(0, 'sched.test.loop', stop, 10, 0), { iterations: 0, irqAdds: 0 });
+      } else {
+        assertThrowsCode(() => native.sched.raceLoop(0, 'sched.test.loop', stop, 10, 0), BackendUnavailableError, 'ERR_PERCPU_BACKEND_UNAVAILABLE');
+        assertThrowsCode(() => native.sched.irqAction('sched.test.loop', 'gs'), BackendUnavailableError, 'ERR_PERCPU_BACKEND_UNAVAILABLE');
+      }
+      // Not stopped: the loop ends at maxMs (5 ms), having added to CPU 0's slot only.
+      const { iterations } = native.sched.raceLoop(1, 'sched.test.loop', new Int32Array(new SharedArrayBuffer(4)), 5, 0);
+      assert.ok(iterations > 0);
+      assert.deepEqual(counter.values(), [BigInt(iterations), 0n, 0n, 0n]);
+    } finally {
+      unbind();
+    }
   });
 
   it('swaps the CPUs of participating threads: they move, and no two ever share a CPU', async function () {
