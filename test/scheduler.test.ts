@@ -6,6 +6,7 @@
  * for counts (swaps made, signals sent), never for time. Runs on whichever backend the suite runs.
  */
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
@@ -32,6 +33,7 @@ import { ALL_CPUS, TEST_CPUS, assertThrowsCode } from './helpers';
 import type { SchedWorkerData, SchedWorkerReply, SchedWorkerRequest, SchedWorkerState, SpinMode, SpinReply } from './sched-worker';
 
 const SCHED_WORKER = path.join(__dirname, 'sched-worker.js');
+const LIB = path.join(__dirname, '..', 'lib');
 
 /** Polls `condition` every few milliseconds until it holds. */
 async function until(condition: () => boolean): Promise<void> {
@@ -169,6 +171,37 @@ describe('scheduler', function () {
     const signals = schedulerStats().signals!;
     assert.equal(signals.irq, signals.migrate + 1);
     assert.ok(signals.migrate >= signals.sigrtmin + 6, `${signals.migrate} is a real-time signal from SIGRTMIN+6`);
+  });
+
+  it('stops when the thread that started it ends; a process exits cleanly while its threads migrate', async function () {
+    const starter = new Worker(`require(${JSON.stringify(LIB)}).startScheduler({ migrateHz: 100 });`, { eval: true });
+    assert.equal(await new Promise((resolve) => starter.on('exit', resolve)), 0);
+    assert.equal(schedulerStats().running, false);
+    // Four workers count and migrate with interrupts; the main thread exits in the middle of it,
+    // or throws: the process ends with its status, neither hanging nor crashing.
+    for (const [end, status] of [['process.exit(0)', 0], ["throw new Error('boom')", 1]] as const) {
+      const script = `
+        const p = require(${JSON.stringify(LIB)});
+        const { Worker } = require('node:worker_threads');
+        p.setup({ cpus: 4 });
+        const body = 'const p = require(' + JSON.stringify(${JSON.stringify(LIB)}) + '); const w = require("node:worker_threads");'
+          + 'p.bind(w.workerData); p.participate(); const v = p.definePerCpu("x", "u64", 0n).num();'
+          + 'w.parentPort.postMessage(0); for (;;) v.add(1n);';
+        let ready = 0;
+        for (let cpu = 0; cpu < 4; cpu++) new Worker(body, { eval: true, workerData: cpu }).on('message', () => {
+          if (++ready < 4) return;
+          p.startScheduler({ migrateHz: 2000, irqHz: 1000 });
+          const wait = setInterval(() => {
+            if (p.schedulerStats().migrations < 20) return;
+            clearInterval(wait);
+            console.log(p.schedulerStats().violations);
+            ${end};
+          }, 5);
+        });`;
+      const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, PERCPU_BACKEND: undefined } });
+      assert.equal(run.status, status, run.stderr);
+      assert.equal(run.stdout, '0\n');
+    }
   });
 
   it('race loops check their arguments: a u64 static counter, an Int32Array stop flag, a bound thread, GS for the gs loop', function () {
