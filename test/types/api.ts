@@ -13,6 +13,7 @@ import {
   CpuGuard,
   CpuSet,
   DynamicPerCpu,
+  IrqGuard,
   NUMERIC_OPS,
   NUMERIC_TYPES,
   PerCpuPair,
@@ -23,9 +24,14 @@ import {
   definePerCpu,
   getStaticPerCpu,
   isSharedPerCpu,
+  participate,
   region,
   revive,
+  runRace,
+  schedulerStats,
   setup,
+  startScheduler,
+  stopScheduler,
   task,
   thisCpu,
   typeInfo,
@@ -34,6 +40,8 @@ import {
   type NumericOp,
   type NumericType,
   type PerCpuNumeric,
+  type RaceResult,
+  type RaceRow,
   type RegionInfo,
   type SharedPerCpu,
   type Slot,
@@ -548,5 +556,30 @@ task<typeof tasks.count>(42, 'count');
 // Not checked: that the module exports `name` with F's signature (task<F>() takes F on trust;
 // a missing export is a PerCpuTypeError when the task runs).
 task<typeof tasks.count>(MODULE, 'noSuchExport');
+
+// ---------------------------------------------------------------------------------------------
+// The scheduler (simulated preemption, migration and interrupts) and the race.
+
+startScheduler();
+startScheduler({ migrateHz: 1000, irqHz: 500, cpus: [1, 2] });
+// @ts-expect-error rates are numbers
+startScheduler({ migrateHz: '1000' });
+// @ts-expect-error cpus is a list of CPU numbers
+startScheduler({ cpus: 3 });
+expectTypeOf(stopScheduler()).toEqualTypeOf<boolean>();
+expectTypeOf(participate()).toEqualTypeOf<boolean>();
+expectTypeOf(schedulerStats().migrations).toEqualTypeOf<number>();
+expectTypeOf(schedulerStats().cpus).toEqualTypeOf<number[] | null>();
+{
+  using irqs = new IrqGuard();
+  expectTypeOf(irqs.live).toEqualTypeOf<boolean>();
+}
+runRace({ rows: [{ scenario: 'migration', method: 'gs' }, { scenario: 'migration', method: 'js-add', backend: 'generic' }] });
+// @ts-expect-error no such scenario
+runRace({ rows: [{ scenario: 'preemption', method: 'gs' }] });
+// @ts-expect-error no such method
+runRace({ rows: [{ scenario: 'migration', method: 'asm' }] });
+expectTypeOf(runRace()).toEqualTypeOf<Promise<RaceResult>>();
+expectTypeOf<RaceRow['expected']>().toEqualTypeOf<'none lost' | 'some lost'>();
 
 export {};
