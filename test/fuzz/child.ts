@@ -171,7 +171,7 @@ function checkCarpet(carpet: Carpet): string[] {
 
 /** A worker that binds the foreign CPU and holds it until told to go. */
 function startHolder(cpu: number): Promise<Worker> {
-  const worker = new Worker(__filename, { workerData: { role: 'holder', cpu } });
+  const worker = new Worker(__filename, { workerData: { fuzzRole: 'holder', cpu } satisfies WorkerRole });
   return new Promise((resolve, reject) => {
     worker.once('message', () => resolve(worker));
     worker.once('error', reject);
@@ -179,7 +179,7 @@ function startHolder(cpu: number): Promise<Worker> {
 }
 
 function runFuzzWorker(thread: number, options: ChildOptions, lock: SharedArrayBuffer, owners: SharedArrayBuffer): Promise<ThreadReport> {
-  const worker = new Worker(__filename, { workerData: { role: 'fuzz', thread, options, lock, owners } });
+  const worker = new Worker(__filename, { workerData: { fuzzRole: 'fuzz', thread, options, lock, owners } satisfies WorkerRole });
   return new Promise((resolve, reject) => {
     let report: ThreadReport | undefined;
     worker.on('message', (message: ThreadReport) => (report = message));
@@ -289,7 +289,10 @@ async function main(): Promise<number> {
   return status;
 }
 
-if (isMainThread) {
+type WorkerRole = { fuzzRole: 'holder'; cpu: number } | { fuzzRole: 'fuzz'; thread: number; options: ChildOptions; lock: SharedArrayBuffer; owners: SharedArrayBuffer };
+
+// Run as a script (not when test/fuzz.test.ts imports what it shares), or as one of its workers.
+if (isMainThread && require.main === module) {
   main().then(
     (status) => {
       process.exitCode = status;
@@ -299,9 +302,9 @@ if (isMainThread) {
       process.exitCode = 1;
     },
   );
-} else {
-  const data = workerData as { role: 'holder'; cpu: number } | { role: 'fuzz'; thread: number; options: ChildOptions; lock: SharedArrayBuffer; owners: SharedArrayBuffer };
-  if (data.role === 'holder') {
+} else if (!isMainThread && (workerData as Partial<WorkerRole> | null)?.fuzzRole !== undefined) {
+  const data = workerData as WorkerRole;
+  if (data.fuzzRole === 'holder') {
     bind(data.cpu);
     parentPort!.once('message', () => parentPort!.close());
     parentPort!.postMessage('holding');
