@@ -230,10 +230,20 @@ export class Engine {
   }
 
   /** #attempt for calls that may allocate or free: under the shared lock, with the stats() delta checked. */
-  #allocatorCall<T>(kind: string, line: string, fn: () => T, allowed: readonly ErrorKind[], onSuccess: (value: T) => StatsDelta, onFailure: () => StatsDelta = () => NO_CHANGE): Outcome<T> {
+  /** Runs `fn` holding the allocator lock that all fuzzing threads share: every allocation and release happens under it. */
+  #locked<T>(fn: () => T): T {
     const lock = this.#config.lock;
     while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) Atomics.wait(lock, 0, 1, 5);
     try {
+      return fn();
+    } finally {
+      Atomics.store(lock, 0, 0);
+      Atomics.notify(lock, 0, 1);
+    }
+  }
+
+  #allocatorCall<T>(kind: string, line: string, fn: () => T, allowed: readonly ErrorKind[], onSuccess: (value: T) => StatsDelta, onFailure: () => StatsDelta = () => NO_CHANGE): Outcome<T> {
+    return this.#locked(() => {
       const before = stats();
       let delta = NO_CHANGE;
       const outcome = this.#attempt(kind, line, fn, allowed, () => (delta = onFailure()));
@@ -248,10 +258,7 @@ export class Engine {
         this.#fail(`${line}: stats() changed by ${JSON.stringify(actual)} (free ${after.freeBytes - before.freeBytes}), the model expected ${JSON.stringify(delta)}`);
       }
       return outcome;
-    } finally {
-      Atomics.store(lock, 0, 0);
-      Atomics.notify(lock, 0, 1);
-    }
+    });
   }
 
   /** Records a new allocation's bytes as this thread's (under the lock). */
@@ -813,10 +820,12 @@ export class Engine {
 
   #proto(): { proto: Record<string, (...args: unknown[]) => unknown>; ctor: new () => unknown } {
     if (this.#nativeProto === undefined) {
-      const probe = DynamicPerCpu.newZero('u8'); // only to reach the native class; released at once
-      const handle = (probe as unknown as { handle: object }).handle;
-      this.#nativeProto = Object.getPrototypeOf(handle) as object;
-      probe.release();
+      this.#nativeProto = this.#locked(() => {
+        const probe = DynamicPerCpu.newZero('u8'); // only to reach the native class; released at once
+        const proto = Object.getPrototypeOf((probe as unknown as { handle: object }).handle) as object;
+        probe.release();
+        return proto;
+      });
     }
     const proto = this.#nativeProto as Record<string, (...args: unknown[]) => unknown>;
     return { proto, ctor: proto.constructor as unknown as new () => unknown };
@@ -975,22 +984,19 @@ export class Engine {
 
   /** Releases a handle under the lock; gives its bytes back if stats() says that freed the allocation. */
   #forceRelease(handle: () => DynamicPerCpu<NumericType>, alloc: Alloc): void {
-    const lock = this.#config.lock;
-    while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) Atomics.wait(lock, 0, 1, 5);
-    try {
-      const before = stats().liveAllocations;
-      handle().release();
-      if (stats().liveAllocations < before && !alloc.freed) {
-        alloc.freed = true;
-        const owners = this.#config.owners;
-        for (let b = alloc.offset; b < alloc.offset + alloc.size; b++) if (owners[b] === this.#config.thread + 1) owners[b] = 0;
+    this.#locked(() => {
+      try {
+        const before = stats().liveAllocations;
+        handle().release();
+        if (stats().liveAllocations < before && !alloc.freed) {
+          alloc.freed = true;
+          const owners = this.#config.owners;
+          for (let b = alloc.offset; b < alloc.offset + alloc.size; b++) if (owners[b] === this.#config.thread + 1) owners[b] = 0;
+        }
+      } catch {
+        // left allocated: its bytes stay this thread's
       }
-    } catch {
-      // left allocated: its bytes stay this thread's
-    } finally {
-      Atomics.store(lock, 0, 0);
-      Atomics.notify(lock, 0, 1);
-    }
+    });
   }
 
   /** Releases whatever the run still holds (a failed run too, as far as it can) and unbinds. */
