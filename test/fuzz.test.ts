@@ -102,6 +102,7 @@ describe('fuzzer (in a child process)', function () {
       assert.equal(summary.seed, seed);
       assert.deepEqual(summary.ops, [...NUMERIC_OPS]);
       for (const op of NUMERIC_OPS) assert.ok((summary.byKind[`op ${op}`] ?? 0) > 0, `op ${op} was never called`);
+      if (NUMERIC_OPS.includes('cmpxchg' as never)) assert.ok((summary.byKind['cmpxchg swapped'] ?? 0) > 0, 'no cmpxchg ever swapped');
       for (const kind of ['alloc', 'release', 'clone', 'share', 'revive', 'readRemote', 'writeRemote', 'values', 'sum', 'token', 'bind', 'unbind', 'static', 'forge', 'guard']) {
         assert.ok((summary.byKind[kind] ?? 0) > 0, `no ${kind} call was made`);
       }

@@ -90,7 +90,9 @@ export type ValueSpec =
   | { k: 'rel'; base: 'min' | 'max' | 'zero'; d: number; flip?: true }
   /** An exact integer (decimal), whatever the type: 2**8, 2**64 + 1, -(2**63) - 1, ... */
   | { k: 'wide'; n: string; flip?: true }
-  | { k: 'special'; s: Special };
+  | { k: 'special'; s: Special }
+  /** What this CPU's slot holds, as the model has it: cmpxchg's expected value, so that it swaps. */
+  | { k: 'current' };
 
 /** A CPU number: one in the region, one of this thread's own two CPUs, the held "foreign" CPU, or a bad one. */
 export type CpuSpec =
@@ -214,7 +216,9 @@ export function genCall(rng: Rng, options: GenOptions): Call {
   switch (kind) {
     case 'op': {
       const op = rng.pick(options.ops);
-      return { c: 'op', slot, op, args: Array.from({ length: opModel(op).arity }, () => genOperand(rng)) };
+      const args = Array.from({ length: opModel(op).arity }, () => genOperand(rng));
+      if (op === 'cmpxchg' && rng.chance(0.5)) args[0] = { k: 'current' };
+      return { c: 'op', slot, op, args };
     }
     case 'readRemote':
       return { c: 'readRemote', slot, cpu: genCpu(rng, options.cpus) };

@@ -193,8 +193,9 @@ export class Engine {
     throw new FuzzFailure(message);
   }
 
-  #count(kind: string): void {
-    this.#result.executed++;
+  /** Counts a call of `kind` (or, with `call` false, an outcome worth counting: byKind only). */
+  #count(kind: string, call = true): void {
+    if (call) this.#result.executed++;
     this.#result.byKind[kind] = (this.#result.byKind[kind] ?? 0) + 1;
   }
 
@@ -312,11 +313,13 @@ export class Engine {
     return Object.create(DynamicPerCpu.prototype) as object;
   }
 
-  /** The JS value a spec stands for, for a variable of `type`. */
-  #value(spec: ValueSpec, type: NumericType): unknown {
+  /** The JS value a spec stands for, for a variable of `type` (`entry`'s, for 'current'). */
+  #value(spec: ValueSpec, type: NumericType, entry?: Entry): unknown {
     const info = typeInfo(type);
     let n: bigint;
     switch (spec.k) {
+      case 'current':
+        return toJs(type, entry !== undefined && this.#cpu !== null ? entry.alloc.values[this.#cpu]! : 0n);
       case 'bits':
         n = wrapBig(type, (BigInt(spec.hi) << 32n) | BigInt(spec.lo));
         break;
@@ -526,7 +529,7 @@ export class Engine {
   #op(call: Extract<Call, { c: 'op' }>): void {
     const entry = this.#entryFrom(call.slot);
     if (entry === undefined) return;
-    this.#applyOp(entry, call.op, call.args.map((spec) => this.#value(spec, entry.alloc.type)), undefined);
+    this.#applyOp(entry, call.op, call.args.map((spec) => this.#value(spec, entry.alloc.type, entry)), undefined);
   }
 
   /** Calls `op` of `entry` (with `thisArg` as this, when given) and checks it against the model. */
@@ -553,6 +556,7 @@ export class Engine {
     const { next, result } = applyOp(alloc.type, op, alloc.values[cpu]!, operands);
     const expected = result === undefined ? undefined : toJs(alloc.type, result);
     if (!same(outcome.value, expected)) this.#fail(`${line}: returned ${fmt(outcome.value)}, the model expected ${fmt(expected)}`);
+    if (op === 'cmpxchg' && next !== alloc.values[cpu]) this.#count('cmpxchg swapped', false);
     alloc.values[cpu] = next;
     this.#verifySlot(entry, cpu);
   }
