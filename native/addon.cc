@@ -636,7 +636,16 @@ Napi::Value GetStatsObject(const Napi::CallbackInfo& info) {
 Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
   auto* data = new EnvData();
   napi_set_instance_data(
-      env, data, [](napi_env, void* d, void*) { delete static_cast<EnvData*>(d); }, nullptr);
+      env, data,
+      [](napi_env env, void* d, void*) {
+        auto* data = static_cast<EnvData*>(d);
+        // Node 20 leaves references to their owner: give back the classes' references ourselves.
+        for (napi_ref ref : data->error_classes)
+          if (ref != nullptr) napi_delete_reference(env, ref);
+        if (data->handle_class != nullptr) napi_delete_reference(env, data->handle_class);
+        delete data;
+      },
+      nullptr);
   // A thread that ends while bound gives its CPU back and gets its old GS base.
   // The EnvData makes the hook's (function, argument) pair unique to this load: Node aborts on a
   // duplicate, and a module registry that is reset loads the addon again in the same env.

@@ -248,35 +248,10 @@ napi_value NapiUint32(napi_env env, napi_callback_info info) {
 
 // ---- the V8 API directly (Node 20 is V8 11.3): ToV8/ToNapi are fast_ops.h's, which num()'s
 // own fast path uses.
-// What a V8 variant is bound to: the handle's ref (one of its JS owners) and the exact Node-API
-// variant, to which every case off the fast path is handed (it validates and throws percpu's
-// errors, as V8's fast API calls fall back to the slow callback).
-struct V8Bound {
-  HandleRef* ref;
-  v8::Global<v8::Function> fallback;
-  v8::Global<v8::Function> self;  // weak: frees this when the function is collected
-};
-
-void V8BoundSecondPass(const v8::WeakCallbackInfo<V8Bound>& data) {
-  V8Bound* bound = data.GetParameter();
-  bound->fallback.Reset();
-  DropHandleOwner(bound->ref);
-  delete bound;
-}
-void V8BoundFirstPass(const v8::WeakCallbackInfo<V8Bound>& data) {
-  data.GetParameter()->self.Reset();
-  data.SetSecondPassCallback(V8BoundSecondPass);
-}
-
 void V8Empty(const v8::FunctionCallbackInfo<v8::Value>&) {}
 
-void CallFallback(const v8::FunctionCallbackInfo<v8::Value>& info, V8Bound* bound) {
-  v8::Isolate* isolate = info.GetIsolate();
-  v8::Local<v8::Value> arg = info[0];
-  // The exception, if any, propagates to our caller; the result (undefined) is dropped.
-  v8::MaybeLocal<v8::Value> result = bound->fallback.Get(isolate)->Call(isolate->GetCurrentContext(), info.This(), 1, &arg);
-  (void)result;
-}
+// The V8 variants are bound like num()'s fast functions (fast_ops.h): a FastOp holding the ref
+// and the exact Node-API variant, to which anything off the fast path goes (CallExact).
 
 // The hot path with no Node-API call: data from the function's v8::External, the argument
 // converted by V8 inline (a small integer for 8/16/32-bit types, a lossless bigint for 64-bit
@@ -284,27 +259,27 @@ void CallFallback(const v8::FunctionCallbackInfo<v8::Value>& info, V8Bound* boun
 template <class B, TypeId id>
 void V8Add(const v8::FunctionCallbackInfo<v8::Value>& info) {
   using T = typename Numeric<id>::T;
-  V8Bound* bound = static_cast<V8Bound*>(info.Data().As<v8::External>()->Value());
+  FastOp* bound = static_cast<FastOp*>(info.Data().As<v8::External>()->Value());
   const HandleRef* ref = bound->ref;
-  if (__builtin_expect(!ref->live || !ThisThreadBound() || info.Length() < 1, 0)) return CallFallback(info, bound);
+  if (__builtin_expect(!ref->live || !ThisThreadBound() || info.Length() < 1, 0)) return CallExact(info, bound);
   v8::Local<v8::Value> arg = info[0];
   T value;
   if constexpr (!Numeric<id>::kBig) {
-    if (__builtin_expect(!arg->IsInt32(), 0)) return CallFallback(info, bound);
+    if (__builtin_expect(!arg->IsInt32(), 0)) return CallExact(info, bound);
     const int32_t v = arg.As<v8::Int32>()->Value();
     if (__builtin_expect(static_cast<int64_t>(v) < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
                              static_cast<int64_t>(v) > static_cast<int64_t>(std::numeric_limits<T>::max()),
                          0))
-      return CallFallback(info, bound);
+      return CallExact(info, bound);
     value = static_cast<T>(v);
   } else {
-    if (__builtin_expect(!arg->IsBigInt(), 0)) return CallFallback(info, bound);
+    if (__builtin_expect(!arg->IsBigInt(), 0)) return CallExact(info, bound);
     bool lossless = false;
     if constexpr (std::is_signed_v<T>)
       value = static_cast<T>(arg.As<v8::BigInt>()->Int64Value(&lossless));
     else
       value = static_cast<T>(arg.As<v8::BigInt>()->Uint64Value(&lossless));
-    if (__builtin_expect(!lossless, 0)) return CallFallback(info, bound);
+    if (__builtin_expect(!lossless, 0)) return CallExact(info, bound);
   }
   bench::Add<B, T>(ref->offset, value);
 }
@@ -313,8 +288,8 @@ void V8Add(const v8::FunctionCallbackInfo<v8::Value>& info) {
 template <class B, TypeId id>
 void V8NoArg(const v8::FunctionCallbackInfo<v8::Value>& info) {
   using T = typename Numeric<id>::T;
-  V8Bound* bound = static_cast<V8Bound*>(info.Data().As<v8::External>()->Value());
-  if (__builtin_expect(!bound->ref->live || !ThisThreadBound(), 0)) return CallFallback(info, bound);
+  FastOp* bound = static_cast<FastOp*>(info.Data().As<v8::External>()->Value());
+  if (__builtin_expect(!bound->ref->live || !ThisThreadBound(), 0)) return CallExact(info, bound);
   bench::Add<B, T>(bound->ref->offset, T{1});
 }
 
@@ -330,27 +305,13 @@ napi_value MakeNapiFunction(napi_env env, const char* name, napi_callback cb, Ha
   return fn;
 }
 
-// A V8 API function bound to `ref`, falling back to `fallback` (a napi function) off its fast path.
+// A V8 API function bound to `ref` (a FastOp, freed with the function or at the thread's end),
+// falling back to `fallback`; with no ref, a bare function with no data.
 napi_value MakeV8Function(napi_env env, v8::FunctionCallback cb, HandleRef* ref, napi_value fallback) {
+  if (ref != nullptr) return MakeFastFunction(env, cb, "v8Variant", 1, ref, fallback);
   v8::Isolate* isolate = v8::Isolate::GetCurrent();
-  v8::Local<v8::Context> context = isolate->GetCurrentContext();
-  V8Bound* bound = nullptr;
-  v8::Local<v8::Value> data;
-  if (ref != nullptr) {
-    bound = new V8Bound{ref, {}, {}};
-    bound->fallback.Reset(isolate, ToV8(fallback).As<v8::Function>());
-    data = v8::External::New(isolate, bound);
-  }
   v8::Local<v8::Function> fn;
-  if (!v8::Function::New(context, cb, data, 1, v8::ConstructorBehavior::kThrow).ToLocal(&fn)) {
-    delete bound;
-    return nullptr;
-  }
-  if (bound != nullptr) {
-    AddHandleOwner(ref);
-    bound->self.Reset(isolate, fn);
-    bound->self.SetWeak(bound, V8BoundFirstPass, v8::WeakCallbackType::kParameter);
-  }
+  if (!v8::Function::New(isolate->GetCurrentContext(), cb).ToLocal(&fn)) return nullptr;
   return ToNapi(fn);
 }
 

@@ -23,9 +23,12 @@ import {
   stats,
   thisCpu,
   unbind,
+  wrap,
+  type NumericType,
 } from '../lib';
 import { addonPath, native } from '../lib/native';
-import { ALL_CPUS, TEST_CPUS, assertRejectsCode, assertThrowsCode, taskOf, useCpuSet } from './helpers';
+import { ALL_CPUS, TEST_CPUS, assertRejectsCode, assertThrowsCode, runPlainWorker, taskOf, useCpuSet, val } from './helpers';
+import type { CountingWorkerData } from './looping-worker';
 
 const LOOPING_WORKER = path.join(__dirname, 'looping-worker.js');
 
@@ -45,6 +48,64 @@ describe('robustness', function () {
       assert.equal(thisCpu(), cpu);
       unbind();
     }
+  });
+
+  it('a worker terminated (or exiting) in the middle of a loop of ops frees its CPU; its slot holds what it reported, the other CPUs\' slots are intact', async function () {
+    const before = stats();
+    const rounds: [NumericType, 'terminate' | 'exit'][] = [['u64', 'terminate'], ['i32', 'terminate'], ['u8', 'terminate'], ['i16', 'exit'], ['usize', 'terminate'], ['i8', 'exit']];
+    for (const [round, [type, how]] of rounds.entries()) {
+      const start = ALL_CPUS.map((cpu) => val(type, 5 + 7 * cpu));
+      const v = DynamicPerCpu.newFrom(type, (cpu) => start[cpu]!);
+      const victim = 1 + (round % (TEST_CPUS - 1));
+      const exitAt = 20_000 + 3 * round;
+      const workers = ALL_CPUS.slice(1).map((cpu) => {
+        const progress = new Int32Array(new SharedArrayBuffer(8));
+        const count: CountingWorkerData['count'] = { shared: v.share(), progress: progress.buffer as SharedArrayBuffer, ...(cpu === victim && how === 'exit' ? { exitAt } : {}) };
+        const worker = new Worker(LOOPING_WORKER, { workerData: { cpu, count } satisfies CountingWorkerData });
+        const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
+        return { cpu, worker, progress, exited };
+      });
+      try {
+        await Promise.all(workers.map(({ worker }) => new Promise((resolve, reject) => (worker.once('message', resolve), worker.once('error', reject)))));
+        await new Promise((resolve) => setTimeout(resolve, 5 + 4 * round));
+        const dead = workers.find((w) => w.cpu === victim)!;
+        if (how === 'terminate') assert.equal(await dead.worker.terminate(), 1);
+        else assert.equal(await dead.exited, 5);
+        // The dead worker's last report is c adds. It was stopped either after its report (the
+        // slot is start + c) or between an add and its report (start + c + 1). Nothing else: an
+        // add is one instruction, so no add is ever half done, and there is no add after the last
+        // report but one. A worker that exits itself after exitAt adds leaves exactly that.
+        const reported = Atomics.load(dead.progress, 0);
+        const left = v.readRemote(victim);
+        const possible = (how === 'exit' ? [exitAt] : [reported, reported + 1]).map((c) => wrap(type, val(type, BigInt(start[victim]!) + BigInt(c))));
+        if (how === 'exit') assert.equal(reported, exitAt);
+        assert.ok(possible.includes(left), `${type}: CPU ${victim}'s slot is ${left}; it reported ${reported} adds from ${start[victim]}`);
+        // The others carry on; stopped at the top of their loop, their slots equal their counts exactly.
+        for (const w of workers) if (w !== dead) Atomics.store(w.progress, 1, 1);
+        for (const w of workers) if (w !== dead) assert.equal(await w.exited, 0);
+        for (const cpu of ALL_CPUS.slice(1)) {
+          if (cpu === victim) continue;
+          const count = Atomics.load(workers[cpu - 1]!.progress, 0);
+          assert.ok(count > 0);
+          assert.equal(v.readRemote(cpu), wrap(type, val(type, BigInt(start[cpu]!) + BigInt(count))), `${type}: CPU ${cpu} after ${count} adds`);
+        }
+        assert.equal(v.readRemote(0), start[0]);
+        // Every worker's handle was given back, the dead one's too.
+        assert.equal(v.refCount, 1);
+        // The dead worker's CPU is free: a new worker binds it and finds the slot as it was left.
+        const { reply, exitCode } = await runPlainWorker({ mode: 'bind', cpu: victim, tryFirst: [], shared: v.share(), add: val(type, 1), unbind: true });
+        assert.equal(exitCode, 0);
+        assert.ok(reply.mode === 'bind');
+        assert.equal(reply.bound, null);
+        assert.equal(reply.thisCpu, victim);
+        assert.equal(reply.mine, left);
+        assert.equal(reply.after, wrap(type, val(type, BigInt(left) + 1n)));
+      } finally {
+        for (const w of workers) await w.worker.terminate();
+        v.release();
+      }
+    }
+    assert.deepEqual(stats(), before);
   });
 
   it('loading the addon again in the same thread (a reset module registry) works', function () {

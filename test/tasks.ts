@@ -7,6 +7,7 @@
 import * as lib from '../lib';
 import {
   CpuGuard,
+  NUMERIC_OPS,
   DynamicPerCpu,
   definePerCpu,
   getStaticPerCpu,
@@ -20,6 +21,7 @@ import {
   type SharedPerCpu,
 } from '../lib';
 import { native } from '../lib/native';
+import { Rng, deriveSeed } from './fuzz/calls';
 
 /** Any per-CPU variable, whatever its type (the tasks are untyped in the value). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -380,4 +382,65 @@ export function pairSwaps(pair: lib.PerCpuPair, steps: { set: lib.U64Pair; old: 
     return { swapped, after: pair.readRemote(cpu()) };
   });
   return { cpu: cpu(), results };
+}
+
+/** What soak() leaves: the value each variable's slot on this CPU must hold, and how many ops ran. */
+export interface SoakResult {
+  cpu: number;
+  expected: Value[];
+  ops: number;
+  byOp: Record<string, number>;
+}
+
+/** The machine's wrap-around into `type`, on JS numbers (8/16/32-bit) or bigints (64-bit): fast, for the soak's local model. */
+function wrapper(type: NumericType): (x: Value) => Value {
+  const { size, signed } = typeInfo(type);
+  if (size === 8) return signed ? (x) => BigInt.asIntN(64, x as bigint) : (x) => BigInt.asUintN(64, x as bigint);
+  if (size === 4) return signed ? (x) => (x as number) | 0 : (x) => (x as number) >>> 0;
+  const shift = 32 - size * 8;
+  return signed ? (x) => ((x as number) << shift) >> shift : (x) => (x as number) & ((1 << (size * 8)) - 1);
+}
+
+/**
+ * The soak's loop on one CPU: for `ms` milliseconds, mixed add and sub (and inc and dec, when
+ * NUMERIC_OPS lists them) with random operands across each type's whole range, on this CPU's
+ * slot of each variable, while keeping the expected value of each slot locally. Every so often it
+ * also reads every CPU's slots remotely (values(), sum()), racing the other CPUs' ops.
+ */
+export function soak(seed: number, ms: number, ...vars: AnyVar[]): SoakResult {
+  const me = cpu();
+  const rng = new Rng(deriveSeed(seed, me));
+  const ops = NUMERIC_OPS.filter((op) => op === 'add' || op === 'sub' || op === 'inc' || op === 'dec') as string[];
+  const fns = vars.map((v) => ops.map((op) => (v.num() as unknown as Record<string, (value?: Value) => void>)[op]!));
+  const types = vars.map((v) => v.type as NumericType);
+  const wraps = types.map(wrapper);
+  const big = types.map((t) => typeInfo(t).big);
+  const expected = vars.map(readThisSlot);
+  const counts = ops.map(() => 0);
+  const end = Date.now() + ms;
+  let n = 0;
+  for (;;) {
+    if ((n & 4095) === 0) {
+      if (Date.now() >= end) break;
+      const other = vars[n % vars.length]!;
+      other.values();
+      other.sum();
+    }
+    const i = n % vars.length;
+    const k = rng.int(ops.length);
+    const op = ops[k]!;
+    counts[k]!++;
+    n++;
+    if (op === 'inc' || op === 'dec') {
+      fns[i]![k]!();
+      expected[i] = wraps[i]!(big[i] ? (expected[i] as bigint) + (op === 'inc' ? 1n : -1n) : (expected[i] as number) + (op === 'inc' ? 1 : -1));
+      continue;
+    }
+    // Small operands half the time, any value of the type the other half.
+    const operand = wraps[i]!(big[i] ? (rng.chance(0.5) ? BigInt(rng.range(-3, 3)) : (BigInt(rng.next()) << 32n) | BigInt(rng.next())) : rng.chance(0.5) ? rng.range(-3, 3) : rng.next());
+    fns[i]![k]!(operand);
+    const sign = op === 'add' ? 1 : -1;
+    expected[i] = wraps[i]!(big[i] ? (expected[i] as bigint) + BigInt(sign) * (operand as bigint) : (expected[i] as number) + sign * (operand as number));
+  }
+  return { cpu: me, expected, ops: n, byOp: Object.fromEntries(ops.map((op, k) => [op, counts[k]!])) };
 }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# npm run test:sanitize: builds the addon with AddressSanitizer and UndefinedBehaviorSanitizer in
+# .sanitize/ (a copy of binding.gyp and native/; build/Release is never touched), then runs the
+# whole mocha suite against that build. node itself is not instrumented, so the ASan runtime is
+# preloaded; PERCPU_ADDON makes lib/native.ts load the sanitized addon, in the child processes
+# and worker threads of the suite too.
+#
+# ASan and LSan reports go to .sanitize/logs/ (one file per process), UBSan's to stderr. An ASan
+# or UBSan error aborts its process, so a test (or mocha itself) fails as on a crash. Leak
+# detection stays on at every process's exit, without changing its exit status (exitcode=0);
+# afterwards scripts/check-sanitizer-logs.js fails the run on any ASan error and on any leak with
+# a frame in percpu (node's and V8's own leaks at exit are ignored); scripts/lsan.supp lists the
+# known percpu ones. Arguments go to mocha.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=$root/.sanitize
+flags=(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g)
+
+# node-gyp: on PATH under npm run; otherwise npm's own copy.
+if command -v node-gyp >/dev/null 2>&1; then gyp=(node-gyp); else gyp=(node "$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"); fi
+
+start=$(date +%s)
+rm -rf "$out"
+mkdir -p "$out"
+cp -R native "$out/native"
+FLAGS="${flags[*]}" node -e '
+  const gyp = JSON.parse(require("fs").readFileSync("binding.gyp", "utf8"));
+  const flags = process.env.FLAGS.split(" ");
+  for (const target of gyp.targets) {
+    target.cflags_cc = [...(target.cflags_cc ?? []), ...flags];
+    target.ldflags = [...(target.ldflags ?? []), ...flags];
+  }
+  process.stdout.write(JSON.stringify(gyp, null, 2));
+' > "$out/binding.gyp"
+# The headers the main build used (npm passes its nodedir setting to node-gyp as npm_config_nodedir).
+nodedir=${npm_config_nodedir:-$(npm config get nodedir 2>/dev/null || true)}
+[[ -n "$nodedir" && "$nodedir" != undefined && "$nodedir" != null ]] && gyp+=(--nodedir="$nodedir")
+(cd "$out" && "${gyp[@]}" rebuild --loglevel=warn)
+addon=$out/build/Release/percpu.node
+nm -D "$addon" | grep __asan_init >/dev/null || { echo "test:sanitize: $addon is not instrumented" >&2; exit 1; }
+built=$(date +%s)
+echo "test:sanitize: built $addon with ${flags[*]} in $((built - start)) s"
+
+npx tsc -p tsconfig.json
+export PERCPU_ADDON=$addon
+export LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libubsan.so)"
+logs=$out/logs
+mkdir -p "$logs"
+export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:exitcode=0:log_path=$logs/asan"
+export LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp:print_suppressions=0"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:abort_on_error=1"
+status=0
+# The bench smoke test counts the loops' instructions in the build it loads: instrumented code is
+# not the shipped code, so that check belongs to the plain build's runs.
+node node_modules/mocha/bin/mocha.js --ignore dist/test/bench.test.js "$@" || status=$?
+env -u LD_PRELOAD node scripts/check-sanitizer-logs.js "$logs" || status=1
+echo "test:sanitize: suite $([[ $status == 0 ]] && echo passed || echo FAILED) under ASan+UBSan in $(($(date +%s) - built)) s (build $((built - start)) s)"
+exit $status
