@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "fast_ops.h"
 #include "handle.h"
+#include "op_callback.h"
 #include "numeric.h"
 #include "ops.h"
 #include "region.h"
@@ -37,38 +38,6 @@ void DropOwner(HandleRef* ref) {
 }
 
 void FinalizeOpFunction(napi_env, void* data, void*) { DropOwner(static_cast<HandleRef*>(data)); }
-
-bool ThrowReleased(napi_env env) {
-  return ThrowError(env, ErrorKind::kReleased, "this per-CPU handle has been released");
-}
-
-bool ThrowNotBound(napi_env env) {
-  return ThrowError(env, ErrorKind::kNotBound, "this thread is not bound to a CPU: bind it or run on a CpuSet");
-}
-
-// ---------------------------------------------------------------- the op path
-// One raw callback per (type, op, backend), bound to its handle: fetch the operands, check the
-// handle and the thread, convert each operand exactly, run the op, convert the result if any.
-template <TypeId id, OpId op, class B>
-napi_value OpCallback(napi_env env, napi_callback_info info) {
-  using T = typename Numeric<id>::T;
-  constexpr OpSpec kSpec = kOps[static_cast<int>(op)];
-  size_t argc = kSpec.operands;
-  napi_value argv[2];
-  void* data;
-  napi_get_cb_info(env, info, &argc, kSpec.operands > 0 ? argv : nullptr, nullptr, &data);
-  const HandleRef* ref = static_cast<const HandleRef*>(data);
-  if (__builtin_expect(!ref->live, 0)) return ThrowReleased(env), nullptr;
-  if (!ThisThreadBound()) return ThrowNotBound(env), nullptr;
-  T a = 1, b = 0;  // an op without operands that needs one (inc, dec...) uses 1
-  if constexpr (kSpec.operands >= 1)
-    if (!FromJs<id>(env, argv[0], &a)) return nullptr;
-  if constexpr (kSpec.operands >= 2)
-    if (!FromJs<id>(env, argv[1], &b)) return nullptr;
-  [[maybe_unused]] const T result = ApplyOp<B, op, T>(ref->offset, a, b);
-  if constexpr (kSpec.returns) return ToJs<id>(env, result);
-  return nullptr;
-}
 
 // The table of both callbacks per (type, op), for one backend: the fast V8 one and the exact one.
 struct OpCallbacks {

@@ -18,6 +18,7 @@
 
 #include "errors.h"
 #include "handle.h"
+#include "op_callback.h"
 #include "ops.h"
 #include "region.h"
 
@@ -173,32 +174,10 @@ Napi::Value ResetSharedCounter(const Napi::CallbackInfo& info) {
 // ---------------------------------------------------------------- call-path experiments
 // Each variant adds to this CPU's slot of one handle, like num().add(), with the same checks
 // (the handle is live, the thread is bound) and, unless its name says otherwise, the same exact
-// conversion of the argument. They differ only in how they get their data and argument.
-
-bool ThrowReleased(napi_env env) { return ThrowError(env, ErrorKind::kReleased, "this per-CPU handle has been released"); }
-bool ThrowNotBound(napi_env env) {
-  return ThrowError(env, ErrorKind::kNotBound, "this thread is not bound to a CPU: bind it or run on a CpuSet");
-}
+// conversion of the argument. They differ only in how they get their data and argument. The
+// "napiArg" variant is num()'s own exact callback, OpCallback<id, add, B> (op_callback.h).
 
 napi_value NapiEmpty(napi_env, napi_callback_info) { return nullptr; }
-
-// The current op's shape (addon.cc OpCallback for a one-operand op): argument and data from napi_get_cb_info, then the
-// exact conversion (napi_get_value_double or _bigint_*).
-template <class B, TypeId id>
-napi_value NapiArg(napi_env env, napi_callback_info info) {
-  using T = typename Numeric<id>::T;
-  size_t argc = 1;
-  napi_value arg;
-  void* data;
-  napi_get_cb_info(env, info, &argc, &arg, nullptr, &data);
-  const HandleRef* ref = static_cast<const HandleRef*>(data);
-  if (__builtin_expect(!ref->live, 0)) return ThrowReleased(env), nullptr;
-  if (!ThisThreadBound()) return ThrowNotBound(env), nullptr;
-  T value = 0;
-  if (!FromJs<id>(env, arg, &value)) return nullptr;
-  bench::Add<B, T>(ref->offset, value);
-  return nullptr;
-}
 
 // The argument fetched but not converted (adds 1): what napi_get_cb_info costs with an argument.
 template <class B, TypeId id>
@@ -318,7 +297,7 @@ napi_value MakeV8Function(napi_env env, v8::FunctionCallback cb, HandleRef* ref,
 template <class B, TypeId id>
 Napi::Value MakeVariants(Napi::Env env, HandleRef* ref) {
   Napi::Object variants = Napi::Object::New(env);
-  const napi_value exact = MakeNapiFunction(env, "napiArg", &NapiArg<B, id>, ref);
+  const napi_value exact = MakeNapiFunction(env, "napiArg", &OpCallback<id, OpId::add, B>, ref);
   variants.Set("napiEmpty", Napi::Value(env, MakeNapiFunction(env, "napiEmpty", &NapiEmpty, nullptr)));
   variants.Set("napiArg", Napi::Value(env, exact));
   variants.Set("napiArgUnconverted", Napi::Value(env, MakeNapiFunction(env, "napiArgUnconverted", &NapiArgUnconverted<B, id>, ref)));
