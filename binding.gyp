@@ -1,34 +1,28 @@
+# percpu.node, the binding every user loads: the Node-free core (native/core/) and its Node-API
+# face (native/binding/). Node-API only, so one build (and one prebuilt binary per platform) serves
+# every Node line. The accelerator, the simulator's loops and the benchmark loops are other
+# modules with their own .gyp files (native/accel/, native/sim/, native/bench/).
 {
-  "targets": [
+  'includes': ['native/common.gypi'],
+  'targets': [
     {
-      "target_name": "percpu",
-      "sources": [
-        "native/addon.cc",
-        "native/bench.cc",
-        "native/errors.cc",
-        "native/fast_ops.cc",
-        "native/region.cc",
-        "native/scheduler.cc"
+      'target_name': 'percpu',
+      'sources': [
+        'native/core/allocator.cc',
+        'native/core/gs_base.cc',
+        'native/core/region.cc',
+        'native/core/sched_signals.cc',
+        'native/core/scheduler.cc',
+        'native/core/status.cc',
+        'native/binding/addon.cc',
+        'native/binding/errors.cc',
+        'native/binding/handle.cc',
+        'native/binding/host.cc',
+        'native/binding/pair.cc',
+        'native/binding/region.cc',
+        'native/binding/scheduler.cc',
       ],
-      "dependencies": [
-        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
-      ],
-      "defines": [
-        "NAPI_VERSION=8",
-        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
-      ],
-      "cflags_cc!": [
-        "-fno-exceptions",
-        "-std=gnu++17"
-      ],
-      "cflags_cc": [
-        "-std=gnu++20",
-        "-fvisibility=hidden",
-        "-Wall",
-        "-Wextra",
-        "-Wno-unused-parameter",
-        "-fno-ipa-icf"
-      ]
-    }
-  ]
+      'defines': ['NAPI_VERSION=8'],
+    },
+  ],
 }

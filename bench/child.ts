@@ -7,7 +7,6 @@
  */
 import * as fs from 'node:fs';
 import { CpuSet, describeBackend, setup, task, type StaticPerCpu } from '../lib';
-import { native } from '../lib/native';
 import {
   EXPERIMENTS,
   SCALING_METHODS,
@@ -107,33 +106,25 @@ async function main(): Promise<void> {
     // ---- single-thread methods of this thread: reading, and the call-path experiments
     const remoteCpu = cpus > 1 ? 1 : 0;
     const readLoops: Record<ReadMethod, Loop> = {
-      empty: compile('read.empty', 'f(1)', { f: native.emptyCall }),
+      empty: compile('read.empty', 'f(1)', { f: nativeBench.emptyCall }),
       sum64: compile('read.sum64', 'v.sum()', { v: c.js64 }),
       sum32: compile('read.sum32', 'v.sum()', { v: c.js32 }),
       readRemote64: compile('read.readRemote64', `v.readRemote(${remoteCpu})`, { v: c.js64 }),
     };
-    const v32 = nativeBench.callVariants(handleOf(c.exp32));
-    const v64 = nativeBench.callVariants(handleOf(c.exp64));
-    // Each experiment: its loop, and the counter it adds 1 to per call (none for the empty ones).
+    // The same ops through the binding's Node-API callbacks, beside the accelerator's (num()).
+    const napi32 = handleOf(c.exp32).ops(true);
+    const napi64 = handleOf(c.exp64).ops(true);
+    // Each experiment: its loop, and the counter it adds 1 to per call (none for the empty one).
     const experiments: Record<Experiment, [Loop, string | null]> = {
-      emptyCall: [compile('experiment.emptyCall', 'f(1)', { f: native.emptyCall }), null],
+      emptyCall: [compile('experiment.emptyCall', 'f(1)', { f: nativeBench.emptyCall }), null],
       numAdd: [compile('experiment.numAdd', 'v.num().add(1)', { v: c.exp32 }), 'experiment.u32'],
+      numAddNapi: [compile('experiment.numAddNapi', 'o.add(1)', { o: napi32 }), 'experiment.u32'],
       numInc: [compile('experiment.numInc', 'v.num().inc()', { v: c.exp32 }), 'experiment.u32'],
-      napiEmpty: [compile('experiment.napiEmpty', 'f(1)', { f: v32['napiEmpty'] }), null],
-      napiArg: [compile('experiment.napiArg', 'f(1)', { f: v32['napiArg'] }), 'experiment.u32'],
-      napiArgUnconverted: [compile('experiment.napiArgUnconverted', 'f(1)', { f: v32['napiArgUnconverted'] }), 'experiment.u32'],
-      napiNoArg: [compile('experiment.napiNoArg', 'f()', { f: v32['napiNoArg'] }), 'experiment.u32'],
-      napiUint32: [compile('experiment.napiUint32', 'f(1)', { f: v32['napiUint32'] }), 'experiment.u32'],
-      v8Empty: [compile('experiment.v8Empty', 'f(1)', { f: v32['v8Empty'] }), null],
-      v8Add: [compile('experiment.v8Add', 'f(1)', { f: v32['v8Add'] }), 'experiment.u32'],
-      v8NoArg: [compile('experiment.v8NoArg', 'f()', { f: v32['v8NoArg'] }), 'experiment.u32'],
+      numIncNapi: [compile('experiment.numIncNapi', 'o.inc()', { o: napi32 }), 'experiment.u32'],
       numAdd64: [compile('experiment.numAdd64', 'v.num().add(1n)', { v: c.exp64 }), 'experiment.u64'],
+      numAdd64Napi: [compile('experiment.numAdd64Napi', 'o.add(1n)', { o: napi64 }), 'experiment.u64'],
       numInc64: [compile('experiment.numInc64', 'v.num().inc()', { v: c.exp64 }), 'experiment.u64'],
-      napiArg64: [compile('experiment.napiArg64', 'f(1n)', { f: v64['napiArg'] }), 'experiment.u64'],
-      napiArgUnconverted64: [compile('experiment.napiArgUnconverted64', 'f(1n)', { f: v64['napiArgUnconverted'] }), 'experiment.u64'],
-      napiNoArg64: [compile('experiment.napiNoArg64', 'f()', { f: v64['napiNoArg'] }), 'experiment.u64'],
-      v8Add64: [compile('experiment.v8Add64', 'f(1n)', { f: v64['v8Add'] }), 'experiment.u64'],
-      v8NoArg64: [compile('experiment.v8NoArg64', 'f()', { f: v64['v8NoArg'] }), 'experiment.u64'],
+      numInc64Napi: [compile('experiment.numInc64Napi', 'o.inc()', { o: napi64 }), 'experiment.u64'],
     };
 
     /** Runs one sample of `entry` on CPUs 0..threads-1 at once; counts what it added. */

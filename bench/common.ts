@@ -2,12 +2,16 @@
  * What the benchmark processes share: the addon's benchmark exports, the methods measured, the
  * shape of the results, a start barrier and statistics.
  */
-import { native, type NativeHandle } from '../lib/native';
+import * as path from 'node:path';
+import { nativeErrorClasses } from '../lib/errors';
+import { addonPath, PACKAGE_ROOT, type NativeHandle } from '../lib/native';
 import type { PerCpuVariable } from '../lib';
 import type { NumericType } from '../lib';
 
-/** native/bench.cc, as `exports.bench`. */
+/** percpu_bench.node (native/bench/bench_loops.cc), a module of its own, attached to the binding in use. */
 export interface NativeBench {
+  init(errorClasses: object): void;
+  attach(bindingPath: string): void;
   /** Loop method -> the symbol of its noinline loop function (gs is absent where the build has no GS). */
   loops: Record<string, string>;
   /** Runs a loop `iterations` times on this CPU: its start and end (CLOCK_MONOTONIC ns) and the thread's CPU time. */
@@ -16,11 +20,22 @@ export interface NativeBench {
   threadCpuNs(): bigint;
   sharedCounter(): bigint;
   resetSharedCounter(): void;
-  /** Call-path experiments bound to a u32 or u64 handle (see native/bench.cc). */
-  callVariants(handle: NativeHandle): Record<string, (value?: number | bigint) => void>;
+  /** The floor of every call-path ratio: a raw Node-API call that does nothing. */
+  emptyCall(...args: unknown[]): void;
 }
 
-export const nativeBench = (native as unknown as { bench: NativeBench }).bench;
+/** The benchmark module (built by `npm test` and `npm run bench`); PERCPU_BENCH_ADDON names another build. */
+export const BENCH_ADDON =
+  process.env['PERCPU_BENCH_ADDON'] || path.join(PACKAGE_ROOT, 'native', 'bench', 'build', 'Release', 'percpu_bench.node');
+
+function loadBench(): NativeBench {
+  const bench = require(BENCH_ADDON) as NativeBench;
+  bench.init(nativeErrorClasses);
+  bench.attach(addonPath);
+  return bench;
+}
+
+export const nativeBench = loadBench();
 
 /** The addon's handle behind a variable (the benchmarks pass handles, never offsets). */
 export function handleOf(variable: PerCpuVariable<NumericType>): NativeHandle {
@@ -44,26 +59,20 @@ export const SCALING_METHODS = ['native.empty', 'native.gs', 'native.generic', '
 export const READ_METHODS = ['empty', 'sum64', 'sum32', 'readRemote64'] as const;
 export type ReadMethod = (typeof READ_METHODS)[number];
 
-/** The call-path experiments: the addon's real calls, then the variants of native/bench.cc. */
+/**
+ * The call paths of num(): each op through the accelerator (the V8 fast path, when this Node has
+ * one) and through the binding's Node-API callbacks, in the same process, against the empty call.
+ */
 export const EXPERIMENTS = [
   'emptyCall',
   'numAdd',
+  'numAddNapi',
   'numInc',
-  'napiEmpty',
-  'napiArg',
-  'napiArgUnconverted',
-  'napiNoArg',
-  'napiUint32',
-  'v8Empty',
-  'v8Add',
-  'v8NoArg',
+  'numIncNapi',
   'numAdd64',
+  'numAdd64Napi',
   'numInc64',
-  'napiArg64',
-  'napiArgUnconverted64',
-  'napiNoArg64',
-  'v8Add64',
-  'v8NoArg64',
+  'numInc64Napi',
 ] as const;
 export type Experiment = (typeof EXPERIMENTS)[number];
 
@@ -83,24 +92,15 @@ export const LABELS: Record<string, string> = {
   'read.sum64': 'sum() of a u64 over all CPUs',
   'read.sum32': 'sum() of a u32 over all CPUs',
   'read.readRemote64': 'readRemote(1) of a u64',
-  'experiment.emptyCall': 'addon emptyCall (the floor)',
-  'experiment.numAdd': 'num().add(1) (V8 fast path, fast_ops.h)',
-  'experiment.numInc': 'num().inc() (V8 fast path), no operand',
-  'experiment.napiEmpty': 'napi: empty callback',
-  'experiment.napiArg': 'napi: cb_info(arg,data) + get_value_double',
-  'experiment.napiArgUnconverted': 'napi: cb_info(arg,data), no conversion',
-  'experiment.napiNoArg': 'napi: inc(), cb_info(data) only',
-  'experiment.napiUint32': 'napi: cb_info + get_value_uint32 (inexact)',
-  'experiment.v8Empty': 'V8 API: empty callback',
-  'experiment.v8Add': 'V8 API: add, IsInt32 fast path + napi fallback',
-  'experiment.v8NoArg': 'V8 API: inc()',
-  'experiment.numAdd64': 'num().add(1n) on u64 (V8 fast path)',
-  'experiment.numInc64': 'num().inc() on u64 (V8 fast path)',
-  'experiment.napiArg64': 'napi u64: cb_info + get_value_bigint_uint64',
-  'experiment.napiArgUnconverted64': 'napi u64: cb_info(arg,data), no conversion',
-  'experiment.napiNoArg64': 'napi u64: inc()',
-  'experiment.v8Add64': 'V8 API u64: IsBigInt fast path + napi fallback',
-  'experiment.v8NoArg64': 'V8 API u64: inc()',
+  'experiment.emptyCall': 'empty raw Node-API call (the floor)',
+  'experiment.numAdd': 'num().add(1) on a u32, accelerator',
+  'experiment.numAddNapi': 'num().add(1) on a u32, Node-API',
+  'experiment.numInc': 'num().inc() on a u32, accelerator',
+  'experiment.numIncNapi': 'num().inc() on a u32, Node-API',
+  'experiment.numAdd64': 'num().add(1n) on a u64, accelerator',
+  'experiment.numAdd64Napi': 'num().add(1n) on a u64, Node-API',
+  'experiment.numInc64': 'num().inc() on a u64, accelerator',
+  'experiment.numInc64Napi': 'num().inc() on a u64, Node-API',
 };
 
 // ---------------------------------------------------------------- results

@@ -15,13 +15,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setup } from '../lib';
-import { addonPath, native } from '../lib/native';
+import { native } from '../lib/native';
 import {
   EXPERIMENTS,
   JS_METHODS,
   NATIVE_METHODS,
   READ_METHODS,
   SCALING_METHODS,
+  BENCH_ADDON,
   nativeBench,
   type Backend,
   type ChildConfig,
@@ -187,7 +188,7 @@ export async function main(argv: string[]): Promise<number> {
 
   let loops: LoopBody[] | null = null;
   try {
-    loops = loopBodies(addonPath, nativeBench.loops);
+    loops = loopBodies(BENCH_ADDON, nativeBench.loops);
   } catch (error) {
     progress(`objdump: ${(error as Error).message.split('\n')[0]}`);
   }

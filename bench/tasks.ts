@@ -5,7 +5,6 @@
  * reuses them across rounds.
  */
 import { definePerCpu, thisCpu, type StaticPerCpu } from '../lib';
-import { native } from '../lib/native';
 import { arriveAndWait, handleOf, nativeBench, type JsMethod, type NativeMethod, type Timing } from './common';
 
 /** The shared words (Uint32Array over a SharedArrayBuffer): one shared counter, then per-CPU slots, 128 bytes apart. */
@@ -60,7 +59,7 @@ export function prepare(words: SharedArrayBuffer, cpus: number): number {
     // empty and lockShared touch no slot; the addon still checks the handle and the binding.
     native: { empty: c.gs, gs: c.gs, generic: c.generic, lockOwn: c.lockOwn, lockShared: c.gs },
     js: {
-      empty: compile('js.empty', 'f(1)', { f: native.emptyCall }),
+      empty: compile('js.empty', 'f(1)', { f: nativeBench.emptyCall }),
       numAdd: compile('js.numAdd', 'v.num().add(1)', { v: c.js32 }),
       numAdd64: compile('js.numAdd64', 'v.num().add(1n)', { v: c.js64 }),
       atomicsShared: compile('js.atomicsShared', `Atomics.add(a, ${SHARED_INDEX}, 1)`, { a }),

@@ -6,6 +6,8 @@
 export * from './errors';
 export { NUMERIC_TYPES, typeInfo, wrap } from './types';
 export type { NumericType, BigNumericType, ValueOf, TypeInfo } from './types';
+export { fastPath } from './native';
+export type { FastPathInfo } from './native';
 export { setup, region, bind, unbind, thisCpu, stats, describeBackend, BACKENDS, DEFAULT_AREA_SIZE } from './region';
 export type { RegionOptions, RegionInfo, AllocatorStats, BackendChoice, BackendName } from './region';
 export {

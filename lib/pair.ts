@@ -3,6 +3,7 @@
  * kernel's this_cpu_cmpxchg_double (cmpxchg16b relative to GS on the gs backend).
  */
 import { PerCpuTypeError } from './errors';
+import { typeInfo } from './types';
 import { native, type NativeHandle } from './native';
 
 /** The two words of a pair: [low, high]. */
@@ -29,10 +30,8 @@ export class PerCpuPair implements Disposable {
 
   /** @internal */
   constructor(handle: NativeHandle) {
-    if (!handle.pair) {
-      if (handle.live && !handle.isStatic) handle.release();
-      throw new PerCpuTypeError('the per-CPU variable is not a u64 pair');
-    }
+    // A call that throws changes nothing: the handle is not released here.
+    if (!handle.pair) throw new PerCpuTypeError('the per-CPU variable is not a u64 pair');
     this.handle = handle;
   }
 
@@ -111,5 +110,6 @@ export function isSharedPerCpuPair(value: unknown): value is SharedPerCpuPair {
 /** Turns a shared pair back into a PerCpuPair on this thread. Each ticket works once. */
 export function revivePair(shared: SharedPerCpuPair): PerCpuPair {
   if (!isSharedPerCpuPair(shared)) throw new PerCpuTypeError('revivePair() takes what PerCpuPair.share() returned');
-  return new PerCpuPair(native.redeem(shared.ticket));
+  // The binding refuses a ticket that is not a pair's and leaves it unredeemed.
+  return new PerCpuPair(native.redeem(shared.ticket, typeInfo('u64').index, true));
 }

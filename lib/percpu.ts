@@ -324,5 +324,6 @@ export function revive<T extends NumericType>(shared: SharedPerCpu<T>): DynamicP
   const { type } = shared;
   typeInfo(type);
   if (shared.percpu === 'static') return getStaticPerCpu(shared.name, type);
-  return new DynamicPerCpu(type, checkHandleType(native.redeem(shared.ticket), type));
+  // The binding refuses a ticket of another type (or a pair's) and leaves it unredeemed.
+  return new DynamicPerCpu(type, native.redeem(shared.ticket, typeInfo(type).index, false));
 }

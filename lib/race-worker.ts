@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { serializeError } from './task';
-import { native } from './native';
+import { loadSimulator, native } from './native';
 import { CpuGuard, getStaticPerCpu } from './percpu';
 import { bind, region, thisCpu, unbind } from './region';
 import { leaveScheduler, participate } from './scheduler';
@@ -60,7 +60,7 @@ port.on('message', (request: RaceWorkerRequest) => {
 
 function run(request: Extract<RaceWorkerRequest, { type: 'run' }>): { iterations: number; irqAdds: number } {
   const { stop } = request;
-  if (request.loop !== undefined) return native.sched.raceLoop(request.loop, request.counter, stop, request.maxMs, request.windowNs);
+  if (request.loop !== undefined) return loadSimulator().raceLoop(request.loop, request.counter, stop, request.maxMs, request.windowNs);
   const counter = getStaticPerCpu(request.counter, 'u64');
   // The interrupt handler's add: a gs instruction on gs, a raw generic add otherwise.
   native.sched.irqAction(request.interrupts ? request.counter : null, region()!.backend);

@@ -2,6 +2,7 @@
  * The Rust sample module (samples/rust/rust_percpu.rs), ported: run on every CPU of a CpuSet,
  * printing the module's messages and a per-CPU table of results.
  */
+import { fastPath } from './native';
 import { CpuSet } from './cpuset';
 import { DynamicPerCpu } from './percpu';
 import { describeBackend, region, stats, type BackendChoice } from './region';
@@ -118,7 +119,7 @@ export async function runSample(options: SampleOptions = {}): Promise<SampleResu
   log('');
   log(
     `percpu sample on ${set.cpus} CPUs, ${describeBackend(info)}: ` +
-      `${result.passed} checks passed, ${result.failed} failed`,
+      `${result.passed} checks passed, ${result.failed} failed; num() through ${fastPath.reason}`,
   );
   return result;
 }

@@ -199,7 +199,7 @@ describe('the loader', function () {
     assert.notEqual(run.status, 0);
     assert.match(
       run.stderr,
-      /Error: percpu could not load its native addon from \/nonexistent\/percpu\.node \(from PERCPU_ADDON\): Cannot find module '\/nonexistent\/percpu\.node'\nIt is built from source when the package installs\. To build it again run `npm rebuild percpu`/,
+      /Error: percpu could not load its native binding from \/nonexistent\/percpu\.node \(from PERCPU_ADDON\): Cannot find module '\/nonexistent\/percpu\.node'\nTo build it again run `npm rebuild percpu`/,
     );
   });
 });

@@ -150,9 +150,9 @@ describe('benchmarks: the harness in --quick mode', function () {
       'js.atomicsShared@gs': ['8000'],
       'js.atomicsOwn@gs': js,
       'js.plainOwn@gs': js,
-      // 8 u32 and 7 u64 variants add 1 a call, 2 000 calls warm-up + 2 000 measured, on CPU 0 only.
-      'experiment.u32@gs': ['32000', '0'],
-      'experiment.u64@gs': ['28000', '0'],
+      // 4 u32 and 4 u64 call paths add 1 a call, 2 000 calls warm-up + 2 000 measured, on CPU 0 only.
+      'experiment.u32@gs': ['16000', '0'],
+      'experiment.u64@gs': ['16000', '0'],
       'js.numAdd@generic': js,
       'js.numAdd64@generic': js,
     });
@@ -202,48 +202,45 @@ describe('benchmarks: the addon exports', function () {
     assert.equal(counter.sum(), backend === 'gs' ? 3000n : 2000n);
   });
 
-  it('call-path variants add exactly and throw as num().add() does', function () {
+  it('both call paths of num() (accelerator and Node-API) add exactly and throw the same errors', function () {
     using u32 = DynamicPerCpu.newZero('u32');
-    const v = nativeBench.callVariants(handleOf(u32));
-    assert.deepEqual(Object.keys(v), ['napiEmpty', 'napiArg', 'napiArgUnconverted', 'napiNoArg', 'napiUint32', 'v8Empty', 'v8Add', 'v8NoArg']);
-    for (const fn of Object.values(v)) fn(1);
-    assert.equal(u32.readRemote(0), 6);
-    v['v8Add']!(4294967295); // past the fast path: the exact napi conversion, wrapping like the machine
-    v['napiArg']!(7);
-    assert.equal(u32.readRemote(0), 12);
-    for (const name of ['napiArg', 'v8Add']) {
-      assert.throws(() => v[name]!(-1), PerCpuRangeError);
-      assert.throws(() => v[name]!(4294967296), PerCpuRangeError);
-      assert.throws(() => v[name]!(1.5), PerCpuTypeError);
-      assert.throws(() => v[name]!(1n), PerCpuTypeError);
-      assert.throws(() => v[name]!(), PerCpuTypeError);
+    const paths = { accel: u32.num(), napi: handleOf(u32).ops(true) } as Record<string, Record<string, (...v: unknown[]) => unknown>>;
+    for (const ops of Object.values(paths)) {
+      ops['add']!(1);
+      ops['inc']!();
+      ops['add']!(4294967295); // past the fast path: the exact conversion, wrapping like the machine
+    }
+    assert.equal(u32.readRemote(0), 2);
+    for (const [name, ops] of Object.entries(paths)) {
+      assert.throws(() => ops['add']!(-1), PerCpuRangeError, name);
+      assert.throws(() => ops['add']!(4294967296), PerCpuRangeError, name);
+      assert.throws(() => ops['add']!(1.5), PerCpuTypeError, name);
+      assert.throws(() => ops['add']!(1n), PerCpuTypeError, name);
+      assert.throws(() => ops['add']!(), PerCpuTypeError, name);
     }
     using u64 = DynamicPerCpu.newZero('u64');
-    const w = nativeBench.callVariants(handleOf(u64));
-    w['v8Add']!(2n ** 64n - 1n);
-    w['napiArg']!(3n);
-    w['v8NoArg']!();
-    assert.equal(u64.readRemote(0), 3n);
-    assert.throws(() => w['v8Add']!(2n ** 64n), PerCpuRangeError);
-    assert.throws(() => w['v8Add']!(1), PerCpuTypeError);
-    assert.equal(u32.readRemote(0), 12);
+    for (const ops of [u64.num(), handleOf(u64).ops(true)] as Record<string, (...v: unknown[]) => unknown>[]) {
+      ops['add']!(2n ** 64n - 1n);
+      ops['inc']!();
+      assert.throws(() => ops['add']!(2n ** 64n), PerCpuRangeError);
+      assert.throws(() => ops['add']!(1), PerCpuTypeError);
+    }
+    assert.equal(u64.readRemote(0), 0n);
     u32.release();
-    for (const name of ['napiArg', 'napiNoArg', 'v8Add', 'v8NoArg']) assert.throws(() => v[name]!(1), ReleasedError);
+    for (const ops of Object.values(paths)) assert.throws(() => ops['add']!(1), ReleasedError);
   });
-
 });
 
 describe('benchmarks: the addon exports on a thread that is not a CPU', function () {
-  it('refuse to run: NotBoundError, from the loops and from every call-path variant', function () {
+  it('refuse to run: NotBoundError, from the loops and from both call paths', function () {
     assert.equal(region()!.cpus > 0 && thisCpu(), null);
     using u32 = DynamicPerCpu.newZero('u32');
     using u64 = DynamicPerCpu.newZero('u64');
     for (const method of ['empty', 'gs', 'generic', 'lockOwn', 'lockShared'] as const) {
       assert.throws(() => nativeBench.loop(method, handleOf(u64), 1), NotBoundError);
     }
-    const v = nativeBench.callVariants(handleOf(u32));
-    for (const name of ['napiArg', 'napiArgUnconverted', 'napiNoArg', 'napiUint32', 'v8Add', 'v8NoArg']) {
-      assert.throws(() => v[name]!(1), NotBoundError, name);
+    for (const ops of [u32.num(), handleOf(u32).ops(true)] as Record<string, (...v: unknown[]) => unknown>[]) {
+      for (const name of ['add', 'inc']) assert.throws(() => ops[name]!(1), NotBoundError, name);
     }
     assert.deepEqual(u32.values(), u32.values().map(() => 0));
     assert.equal(u64.sum(), 0n);

@@ -1,15 +1,15 @@
 /**
- * The compiled addon (the build the suite loaded): every (type, op) callback of the gs backend
- * does its work as ONE gs-prefixed instruction of the type's width (xchg: a read and a cmpxchg
- * loop), with no lock prefix, as Linux's this_cpu ops do; the generic backend's callbacks never
- * touch GS. The binary is the same
- * whichever backend runs, so `npm test` runs this file in the gs run only.
+ * The compiled modules the suite loaded, the binding (percpu.node) and the accelerator
+ * (percpu_accel.node): every (type, op) callback of the gs backend, in each, does its work as ONE
+ * gs-prefixed instruction of the type's width (xchg: a read and a cmpxchg loop), with no lock
+ * prefix, as Linux's this_cpu ops do; the generic backend's callbacks never touch GS. The binaries
+ * are the same whichever backend runs, so `npm test` runs this file in the gs run only.
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { NUMERIC_OPS, NUMERIC_TYPES, typeInfo, type NumericOp } from '../lib';
-import { addonPath as ADDON } from '../lib/native';
+import { addonPath as BINDING, fastPath } from '../lib/native';
 
 /** One function of the disassembly: its (demangled) name and its instructions with their addresses. */
 interface Fn {
@@ -101,24 +101,33 @@ const EXPECTED: Record<NumericOp, [mnemonic: string, form: GsInstruction['form']
   cmpxchg: [['cmpxchg', 'to-gs']],
 };
 
-// num()'s two callbacks per (type, op, backend): the fast V8 one (FastOpCallback, fast_ops.h) and
-// the exact Node-API one (OpCallback, op_callback.h), to which the fast one hands anything unusual.
-const CALLBACK = /percpu::(?:OpCallback|FastOpCallback)<\(percpu::TypeId\)(\d+), \(percpu::OpId\)(\d+), percpu::(GsBackend|GenericBackend)>\(/;
-const KINDS = ['percpu::OpCallback', 'percpu::FastOpCallback'] as const;
+// num()'s two callbacks per (type, op, backend): the accelerator's V8 one (FastOpCallback,
+// native/accel/fast_ops.h) and the binding's exact Node-API one (OpCallback,
+// native/binding/op_callback.h), to which the fast one hands anything unusual.
+const CALLBACK = /percpu::(?:accel::FastOpCallback|OpCallback)<\(percpu::TypeId\)(\d+), \(percpu::OpId\)(\d+), percpu::(GsBackend|GenericBackend)>\(/;
+const KINDS = ['percpu::OpCallback', 'percpu::accel::FastOpCallback'] as const;
+type Kind = (typeof KINDS)[number];
 
-describe('disassembly of the addon', function () {
+describe('disassembly of the binding and the accelerator', function () {
+  /** Each module's functions; a callback kind is looked up in its own module. */
+  const modules: Record<'binding' | 'accelerator', Fn[]> = { binding: [], accelerator: [] };
+  const home = (kind: Kind) => (kind === 'percpu::OpCallback' ? modules.binding : modules.accelerator);
   let fns: Fn[];
 
   before(function () {
-    assert.ok(fs.existsSync(ADDON), `the addon is not built at ${ADDON}`);
-    fns = disassemble(ADDON);
-    assert.ok(fns.length > 0, 'objdump found no functions');
+    assert.ok(fs.existsSync(BINDING), `the binding is not built at ${BINDING}`);
+    // On Linux x86-64 the accelerator is built by npm test (pretest) for this Node: it must be in use.
+    assert.ok(fastPath.active && fastPath.path !== null, `the accelerator is not in use: ${fastPath.reason}`);
+    modules.binding = disassemble(BINDING);
+    modules.accelerator = disassemble(fastPath.path!);
+    fns = [...modules.binding, ...modules.accelerator];
+    assert.ok(modules.binding.length > 0 && modules.accelerator.length > 0, 'objdump found no functions');
   });
 
   /** The parts of kind<(TypeId)type, (OpId)op, backend> (GCC may split off cold parts). */
-  function callback(kind: (typeof KINDS)[number], type: number, op: number, backend = 'GsBackend'): Fn[] {
+  function callback(kind: Kind, type: number, op: number, backend = 'GsBackend'): Fn[] {
     const name = `${kind}<(percpu::TypeId)${type}, (percpu::OpId)${op}, percpu::${backend}>(`;
-    const parts = fns.filter((fn) => fn.name.includes(name));
+    const parts = home(kind).filter((fn) => fn.name.includes(name));
     assert.ok(parts.length > 0, `no symbol ${name}...)`);
     return parts;
   }
@@ -127,7 +136,7 @@ describe('disassembly of the addon', function () {
     const found = new Map<string, Set<string>>();
     for (const fn of fns) {
       const match = CALLBACK.exec(fn.name);
-      const kind = KINDS.find((k) => fn.name.includes(`${k}<`));
+      const kind = KINDS.find((k) => fn.name.includes(`${k}<`) && home(k).includes(fn));
       if (match && kind) {
         const key = `${kind} ${match[3]}`;
         if (!found.has(key)) found.set(key, new Set());
@@ -175,7 +184,13 @@ describe('disassembly of the addon', function () {
     assert.deepEqual(offending, []);
   });
 
-  it('in the whole file: every expected gs-relative instruction at all four widths, and no lock prefix on any gs-relative instruction', function () {
+  for (const module of ['binding', 'accelerator'] as const) {
+    it(`in the whole ${module}: every expected gs-relative instruction at all four widths, and no lock prefix on any gs-relative instruction`, function () {
+      checkWholeModule(modules[module]);
+    });
+  }
+
+  function checkWholeModule(fns: Fn[]): void {
     const seen = new Set<string>();
     const locked: string[] = [];
     for (const fn of fns) {
@@ -189,10 +204,10 @@ describe('disassembly of the addon', function () {
     assert.deepEqual(locked, []);
     const wanted = new Set(Object.values(EXPECTED).flatMap((list) => list.flatMap(([m, form]) => [1, 2, 4, 8].map((w) => `${m} ${form} ${w}`))));
     assert.deepEqual([...wanted].filter((w) => !seen.has(w)), []);
-  });
+  }
 
   it('cmpxchgDouble is one cmpxchg16b relative to GS, with no lock prefix', function () {
-    const fn = fns.filter((f) => f.name.includes('NativeHandle::CmpxchgDouble'));
+    const fn = modules.binding.filter((f) => f.name.includes('percpu::PairCmpxchgDouble('));
     const instructions = fn.flatMap((f) => f.instructions);
     assert.deepEqual(instructions.filter((i) => i.includes('%gs:')).map((i) => i.replace(/\(%[a-z0-9]+\)/, '(reg)')), ['cmpxchg16b %gs:(reg)']);
     assert.deepEqual(instructions.filter((i) => /\block\b/.test(i)), []);
@@ -201,7 +216,7 @@ describe('disassembly of the addon', function () {
   /** Widths of the gs-relative movs in functions whose names contain `marker`. */
   function gsMovWidths(marker: string, form: 'from-gs' | 'to-gs'): number[] {
     const widths = new Set<number>();
-    for (const fn of fns.filter((f) => f.name.includes(marker))) {
+    for (const fn of modules.binding.filter((f) => f.name.includes(marker))) {
       for (const insn of fn.instructions) {
         const d = insn.includes('%gs:') ? decodeGs(insn) : undefined;
         if (d?.mnemonic === 'mov' && d.form === form) widths.add(d.width ?? -1);
@@ -211,10 +226,10 @@ describe('disassembly of the addon', function () {
   }
 
   it("the guarded token's read of this CPU's slot loads at each type's width (1, 2, 4 and 8 bytes)", function () {
-    assert.deepEqual(gsMovWidths('NativeHandle::Read', 'from-gs'), [1, 2, 4, 8]);
+    assert.deepEqual(gsMovWidths('(anonymous namespace)::Read(', 'from-gs'), [1, 2, 4, 8]);
   });
 
   it("the guarded token's write of this CPU's slot stores at each type's width (1, 2, 4 and 8 bytes)", function () {
-    assert.deepEqual(gsMovWidths('NativeHandle::Write', 'to-gs'), [1, 2, 4, 8]);
+    assert.deepEqual(gsMovWidths('(anonymous namespace)::Write(', 'to-gs'), [1, 2, 4, 8]);
   });
 });

@@ -469,13 +469,18 @@ describe('errors', function () {
       }
     });
 
-    it('revive() with the wrong type is a PerCpuTypeError and gives the ticket\'s reference back', function () {
+    it('revive() with the wrong type is a PerCpuTypeError and changes nothing: the ticket still revives as its type', function () {
       const ticketsBefore = stats().outstandingTickets;
       const v = DynamicPerCpu.newZero('u16');
       try {
         const shared = v.share();
         assert.equal(v.refCount, 2);
         typeError(() => revive({ ...shared, type: 'i16' }));
+        assert.equal(v.refCount, 2);
+        assert.equal(stats().outstandingTickets, ticketsBefore + 1);
+        const revived = revive(shared) as DynamicPerCpu<'u16'>;
+        assert.equal(revived.offset, v.offset);
+        revived.release();
         assert.equal(v.refCount, 1);
         assert.equal(stats().outstandingTickets, ticketsBefore);
       } finally {

@@ -18,7 +18,7 @@ import {
   type NumericOp,
   type NumericType,
 } from '../lib';
-import { native } from '../lib/native';
+import { fastPath } from '../lib/native';
 import { ALL_CPUS, TEST_CPUS, assertThrowsCode, taskOf, useCpuSet, val } from './helpers';
 import type { FamilyStep, Value } from './tasks';
 
@@ -80,7 +80,7 @@ describe('the this_cpu op family', function () {
     for (const op of NUMERIC_OPS) assert.equal(v.num()[op].length, NUMERIC_OP_TABLE[op].operands);
     // On this Node the ops run through the V8 fast path; values it does not take (a u32 above
     // 2**31 - 1, a bad value) go to the exact Node-API path, which the model cases cover.
-    assert.equal(native.fastOps, true);
+    assert.equal(fastPath.active, true, fastPath.reason);
   });
 
   for (const type of NUMERIC_TYPES) {

@@ -4,7 +4,7 @@
  * changes nothing.
  */
 import * as assert from 'node:assert/strict';
-import { DynamicPerCpu, NotBoundError, PerCpuPair, PerCpuRangeError, PerCpuTypeError, ReleasedError, revive, revivePair, type SharedPerCpu } from '../lib';
+import { DynamicPerCpu, NotBoundError, PerCpuPair, PerCpuRangeError, PerCpuTypeError, ReleasedError, revive, revivePair } from '../lib';
 import { ALL_CPUS, TEST_CPUS, assertThrowsCode, taskOf, useCpuSet } from './helpers';
 
 const MAX = 2n ** 64n - 1n;
@@ -77,9 +77,15 @@ describe('PerCpuPair and cmpxchgDouble', function () {
   it('a pair ticket does not revive as a number, nor a number ticket as a pair; pair methods refuse a number handle', function () {
     using pair = PerCpuPair.newZero();
     using number = DynamicPerCpu.newZero('u64');
-    const asDynamic: SharedPerCpu = { percpu: 'dynamic', type: 'u64', ticket: pair.share().ticket };
-    assertThrowsCode(() => revive(asDynamic), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
-    assertThrowsCode(() => revivePair({ percpu: 'pair', ticket: (number.share() as { ticket: number }).ticket }), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+    const pairTicket = pair.share().ticket;
+    const numberTicket = (number.share() as { ticket: number }).ticket;
+    assertThrowsCode(() => revive({ percpu: 'dynamic', type: 'u64', ticket: pairTicket }), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+    assertThrowsCode(() => revivePair({ percpu: 'pair', ticket: numberTicket }), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+    // A call that throws changes nothing: both tickets still hold their reference, and revive as what they are.
+    assert.equal(pair.refCount, 2);
+    assert.equal(number.refCount, 2);
+    revivePair({ percpu: 'pair', ticket: pairTicket }).release();
+    (revive({ percpu: 'dynamic', type: 'u64', ticket: numberTicket }) as DynamicPerCpu<'u64'>).release();
     assert.equal(pair.refCount, 1);
     assert.equal(number.refCount, 1);
     const handle = (number as unknown as { handle: { cmpxchgDouble(...a: bigint[]): boolean; readPair(cpu: number): unknown } }).handle;

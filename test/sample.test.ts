@@ -2,6 +2,7 @@
  * The `percpu sample` command: the Rust sample module run on worker-thread CPUs, in a child process.
  */
 import * as assert from 'node:assert/strict';
+import { fastPath } from '../lib/native';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -54,7 +55,7 @@ describe('percpu sample --cpus 4', function () {
     const perCpu = 12 + 4 + 4 * 10; // the static steps; new_zero (2 rows), new_with, clones dropped; the numeric rows
     assert.equal(perCpu * 4 + 4, 228);
     const info = region()!; // e.g. "gs (auto: GS works here; GS base set with arch_prctl)"
-    assert.ok(lines.includes(`percpu sample on 4 CPUs, ${info.backend} (${info.backendReason}): 228 checks passed, 0 failed`));
+    assert.ok(lines.includes(`percpu sample on 4 CPUs, ${info.backend} (${info.backendReason}): 228 checks passed, 0 failed; num() through ${fastPath.reason}`));
     for (const type of ['u8', 'u16', 'u32', 'u64', 'usize', 'i8', 'i16', 'i32', 'i64', 'isize']) {
       const sub = lines.find((line) => line.startsWith(`${type}: sub 5 `));
       assert.ok(sub, `no row for ${type}: sub 5`);

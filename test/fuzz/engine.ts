@@ -224,7 +224,7 @@ export class Engine {
       this.#result.rejected++;
       const name = String(error?.name);
       this.#result.errors[name] = (this.#result.errors[name] ?? 0) + 1;
-      afterFailure?.(); // what a throwing call does change (a revive of the wrong type spends its ticket)
+      afterFailure?.(); // what a throwing call is modelled to change (nothing, today: every caller passes NO_CHANGE)
       this.#verifyAll(); // a call that throws changes nothing else
     }
     return outcome;
@@ -739,16 +739,7 @@ export class Engine {
       if (!isDynamic) return NO_CHANGE;
       ticket.spent = true;
       return { live: 0, bytes: 0, tickets: -1 };
-    }, () => {
-      // A dynamic ticket revived as the wrong type is spent, and its reference given back.
-      if (!isDynamic || ticket.spent || !wrongType) return NO_CHANGE;
-      ticket.spent = true;
-      if (--alloc.refs > 0) return { live: 0, bytes: 0, tickets: -1 };
-      alloc.freed = true;
-      this.#allocs.delete(alloc);
-      this.#disown(alloc);
-      return { live: -1, bytes: -alloc.size, tickets: -1 };
-    });
+    }, () => NO_CHANGE); // a call that throws changes nothing: a ticket revived as the wrong type stays unspent
     if (!outcome.ok) return undefined;
     const v = outcome.value;
     const entry = this.#put(slot, v, alloc, label);

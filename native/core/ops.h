@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "gs_base.h"
 #include "numeric.h"
 #include "region.h"
 
@@ -23,6 +24,8 @@ namespace percpu {
 // - form: how both backends implement it (below). The mnemonic is used by the Rmw and Unary
 //   forms, the C operator by the generic path of Rmw, Unary and Xadd (xadd adds 0 op operand).
 // Adding an op of an existing form is one line here and one in lib/percpu.ts's NUMERIC_OP_TABLE.
+// This file is Node-free: the binding (native/binding/op_callback.h) and the accelerator
+// (native/accel/) both instantiate their op callbacks from it.
 // (and/or/xor are C++ operator names, hence the trailing underscores of their ids.)
 #define PERCPU_OPS(X)                                                  \
   X(read, "read", 0, true, Load, "mov", +)                             \
@@ -62,7 +65,9 @@ constexpr OpSpec kOps[] = {
 };
 
 // Every op has the same C++ shape, so that one callback template serves them all:
-// T op(offset, a, b) with a = the first operand (1 when the op takes none), b = the second;
+// T op(self, offset, a, b) with self = the calling thread's ThreadState (the generic backend's
+// this_cpu_ptr() base; the gs backend needs none: GS is the base), a = the first operand (1 when
+// the op takes none), b = the second;
 // the result is meaningful when the op returns a value. The forms:
 //   Load     result = slot                               mov %gs:(off), reg
 //   Store    slot = a                                    mov reg, %gs:(off)
@@ -120,8 +125,8 @@ constexpr OpSpec kOps[] = {
                  [b] "r"(b) : "memory", "cc");                                                 \
   }
 
-// SAFETY (every op below): the caller has checked ThisThreadBound() on a region whose backend is
-// gs, so this thread's GS base points at its CPU's area, which is mapped until the process exits
+// SAFETY (every op below): the caller has checked Bound(self) for the calling thread on a region
+// whose backend is gs, so this thread's GS base points at its CPU's area, which is mapped until the process exits
 // (region.h); `offset` comes from a live allocation of sizeof(T) bytes aligned to sizeof(T)
 // inside the area, so %gs:(offset) addresses exactly that CPU's slot. Only the owning thread
 // writes through GS, so no lock prefix is needed, and one instruction cannot be torn by a thread
@@ -131,8 +136,8 @@ struct GsBackend {
 
 #define PERCPU_GS_OP(id, js, operands, returns, form, insn, oper)                                   \
   template <typename T>                                                                             \
-  static __attribute__((always_inline)) inline T id(uintptr_t offset, [[maybe_unused]] T a,         \
-                                                    [[maybe_unused]] T b) {                         \
+  static __attribute__((always_inline)) inline T id([[maybe_unused]] ThreadState& self, uintptr_t offset, \
+                                                    [[maybe_unused]] T a, [[maybe_unused]] T b) {   \
     static_assert(sizeof(T) == 1 || sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8, "no such operand size"); \
     using U [[maybe_unused]] = std::make_unsigned_t<T>;                                             \
     T result = 0;                                                                                   \
@@ -146,8 +151,8 @@ struct GsBackend {
   // (old_lo, old_hi) and, if equal, stores (new_lo, new_hi), as one cmpxchg16b without lock.
   // SAFETY: as above, for a live 16-byte pair allocation aligned to 16; the caller has checked
   // HasCmpxchgDouble().
-  static __attribute__((always_inline)) inline bool cmpxchgDouble(uintptr_t offset, uint64_t old_lo, uint64_t old_hi,
-                                                                  uint64_t new_lo, uint64_t new_hi) {
+  static __attribute__((always_inline)) inline bool cmpxchgDouble(ThreadState&, uintptr_t offset, uint64_t old_lo,
+                                                                  uint64_t old_hi, uint64_t new_lo, uint64_t new_hi) {
     bool swapped;
     asm volatile("cmpxchg16b %%gs:(%[offset])"
                  : "=@ccz"(swapped), "+a"(old_lo), "+d"(old_hi)
@@ -163,8 +168,8 @@ struct GsBackend {
 };
 #endif  // PERCPU_HAVE_GS
 
-// SAFETY (every op below): the caller has checked ThisThreadBound(), so tls_this_cpu.area is
-// this thread's CPU's area, mapped until the process exits; `offset` is a live allocation's, as
+// SAFETY (every op below): the caller has checked Bound(self), and `self` is the calling thread's
+// ThreadState, so self.area is this thread's CPU's area, mapped until the process exits; `offset` is a live allocation's, as
 // for GsBackend. The pointer and the access are two steps, so preemption is held off between
 // them, as this_cpu_*() does in asm-generic: the thread's preempt_count (CpuGuard's count) is
 // raised for the op. Accesses are relaxed atomics because other threads read the slot remotely;
@@ -176,21 +181,24 @@ struct GenericBackend {
 
   // preempt_disable()/preempt_enable() for one op. The signal fences keep the compiler from
   // moving the slot access outside the window a signal handler on this thread could observe.
+  // SAFETY: the migration handler runs on this same thread and declines while preempt_count > 0,
+  // so self.area cannot change inside the window.
   struct PreemptOff {
-    PreemptOff() {
-      ++tls_this_cpu.preempt_count;
+    explicit PreemptOff(ThreadState& self) : self_(self) {
+      ++self_.preempt_count;
       __atomic_signal_fence(__ATOMIC_SEQ_CST);
     }
     ~PreemptOff() {
       __atomic_signal_fence(__ATOMIC_SEQ_CST);
-      --tls_this_cpu.preempt_count;
+      --self_.preempt_count;
     }
+    ThreadState& self_;
   };
 
   // this_cpu_ptr(): the bound area plus the offset.
   template <typename T>
-  static __attribute__((always_inline)) inline T* ThisCpuPtr(uintptr_t offset) {
-    return reinterpret_cast<T*>(tls_this_cpu.area + offset);
+  static __attribute__((always_inline)) inline T* ThisCpuPtr(ThreadState& self, uintptr_t offset) {
+    return reinterpret_cast<T*>(self.area + offset);
   }
 
   template <typename T>
@@ -214,11 +222,11 @@ struct GenericBackend {
 
 #define PERCPU_GENERIC_OP(id, js, operands, returns, form, insn, oper)                      \
   template <typename T>                                                                     \
-  static __attribute__((always_inline)) inline T id(uintptr_t offset, [[maybe_unused]] T a, \
-                                                    [[maybe_unused]] T b) {                 \
+  static __attribute__((always_inline)) inline T id(ThreadState& self, uintptr_t offset,   \
+                                                    [[maybe_unused]] T a, [[maybe_unused]] T b) { \
     using U [[maybe_unused]] = std::make_unsigned_t<T>;                                     \
-    PreemptOff off;                                                                         \
-    T* slot = ThisCpuPtr<T>(offset);                                                        \
+    PreemptOff off(self);                                                                   \
+    T* slot = ThisCpuPtr<T>(self, offset);                                                  \
     T result = 0;                                                                           \
     PERCPU_GENERIC_##form(oper)                                                             \
     return result;                                                                          \
@@ -229,9 +237,10 @@ struct GenericBackend {
   // The pair's two words compared and stored with preemption off: atomic with respect to this
   // thread's CPU, as the kernel's generic this_cpu_cmpxchg_double; remote readers may see one
   // word of a swap before the other.
-  static bool cmpxchgDouble(uintptr_t offset, uint64_t old_lo, uint64_t old_hi, uint64_t new_lo, uint64_t new_hi) {
-    PreemptOff off;
-    uint64_t* pair = ThisCpuPtr<uint64_t>(offset);
+  static bool cmpxchgDouble(ThreadState& self, uintptr_t offset, uint64_t old_lo, uint64_t old_hi, uint64_t new_lo,
+                            uint64_t new_hi) {
+    PreemptOff off(self);
+    uint64_t* pair = ThisCpuPtr<uint64_t>(self, offset);
     if (Load(&pair[0]) != old_lo || Load(&pair[1]) != old_hi) return false;
     Store(&pair[0], new_lo);
     Store(&pair[1], new_hi);
@@ -252,12 +261,22 @@ inline auto WithBackend(Fn&& fn) {
 
 // Backend::op<T>(offset, a, b) for an OpId known at compile time.
 template <class Backend, OpId kOp, typename T>
-__attribute__((always_inline)) inline T ApplyOp(uintptr_t offset, T a, T b) {
+__attribute__((always_inline)) inline T ApplyOp(ThreadState& self, uintptr_t offset, T a, T b) {
 #define PERCPU_APPLY(id, js, operands, returns, form, insn, oper) \
-  if constexpr (kOp == OpId::id) return Backend::template id<T>(offset, a, b);
+  if constexpr (kOp == OpId::id) return Backend::template id<T>(self, offset, a, b);
   PERCPU_OPS(PERCPU_APPLY)
 #undef PERCPU_APPLY
   __builtin_unreachable();
+}
+
+// The exact sum over all CPUs of a `T` variable at `offset` (no wrap-around: 1024 CPUs of 64-bit
+// values fit in 128 bits), each slot read with one naturally aligned load.
+template <typename T>
+inline __int128 RemoteSum(const Region* region, uint32_t offset) {
+  __int128 total = 0;
+  for (uint32_t cpu = 0; cpu < region->nr_cpus; ++cpu)
+    total += __atomic_load_n(RemotePtr<T>(region, cpu, offset), __ATOMIC_RELAXED);
+  return total;
 }
 
 }  // namespace percpu
