@@ -236,6 +236,14 @@ export const native: NativeAddon = loaded.addon;
 /** The binding in use (a real path: the other native modules find it loaded under that name). */
 export const addonPath: string = loaded.addonPath;
 
+/** Why Node refused to load a module, in one line (Node's ABI message spans five). */
+function loadRefusal(error: unknown): string {
+  const message = String((error as Error)?.message ?? error).replace(/\s+/g, ' ');
+  const abi = /NODE_MODULE_VERSION (\d+)\. This version of Node\.js requires NODE_MODULE_VERSION (\d+)/.exec(message);
+  if (abi) return `it was compiled for NODE_MODULE_VERSION ${abi[1]} and this Node requires NODE_MODULE_VERSION ${abi[2]}`;
+  return message.length > 240 ? `${message.slice(0, 240)}...` : message;
+}
+
 /** The V8 line of a version string: "12.4" of "12.4.254.21-node.57". */
 function v8Line(version: string): string {
   return version.split('.').slice(0, 2).join('.');
@@ -268,7 +276,7 @@ function loadAccelerator(): FastPathInfo {
       accel = requireNode(candidate) as AcceleratorExports;
     } catch (error) {
       // Node refuses an accelerator built for another ABI before any of its code runs.
-      refusals.push(`${candidate} refused by Node: ${firstLine(error)}`);
+      refusals.push(`${candidate} refused by Node: ${loadRefusal(error)}`);
       continue;
     }
     if (accel.nodeAbi !== process.versions.modules || v8Line(accel.v8Version) !== v8Line(process.versions.v8)) {

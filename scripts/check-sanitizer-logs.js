@@ -4,7 +4,7 @@
 // - any AddressSanitizer (or UndefinedBehaviorSanitizer) error report: those also abort their
 //   process, so a test fails too; this names them;
 // - any leak that percpu allocated: walking its stack up from the allocator, a frame of percpu
-//   (percpu.node, or a source file under native/) comes before any frame of node or V8 other than
+//   (percpu.node or another percpu module, or a source file under native/) comes before any frame of node or V8 other than
 //   the Node-API layer percpu calls (napi_*, v8impl::, node-addon-api's Napi::). So a reference
 //   that percpu creates with napi_create_reference and never deletes counts; V8's own bookkeeping
 //   (heap pages, descriptor arrays, feedback vectors that LeakSanitizer cannot see pointers to)
@@ -15,7 +15,7 @@ const path = require('node:path');
 
 const dir = process.argv[2];
 const files = fs.existsSync(dir) ? fs.readdirSync(dir).map((f) => path.join(dir, f)) : [];
-const isAddonFrame = (line) => /percpu[^ ]*\.node|\/native\/[a-z_]+\.(cc|h):/.test(line);
+const isAddonFrame = (line) => /percpu[^ ]*\.node|\/native\/([a-z_]+\/)?[a-z_]+\.(cc|h):/.test(line);
 const isSanitizerFrame = (line) => /libsanitizer|asan_|lsan_|ubsan_/.test(line);
 const isNodeApiFrame = (line) => / in (napi_|node_api_|v8impl::|Napi::)|node-addon-api\/napi-inl\.h/.test(line);
 

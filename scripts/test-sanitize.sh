@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# npm run test:sanitize: builds the addon with AddressSanitizer and UndefinedBehaviorSanitizer in
-# .sanitize/ (a copy of binding.gyp and native/; build/Release is never touched), then runs the
-# whole mocha suite against that build. node itself is not instrumented, so the ASan runtime is
-# preloaded; PERCPU_ADDON makes lib/native.ts load the sanitized addon, in the child processes
-# and worker threads of the suite too.
+# npm run test:sanitize: builds the binding, the accelerator and the simulator's loops with
+# AddressSanitizer and UndefinedBehaviorSanitizer in .sanitize/ (a copy of binding.gyp and native/,
+# with the flags added to native/common.gypi; the normal builds are never touched), then runs the
+# whole mocha suite against those builds. node itself is not instrumented, so the ASan runtime is
+# preloaded; PERCPU_ADDON, PERCPU_ACCEL and PERCPU_SIM_ADDON make lib/native.ts load the sanitized
+# modules, in the child processes and worker threads of the suite too.
 #
 # ASan and LSan reports go to .sanitize/logs/ (one file per process), UBSan's to stderr. An ASan
 # or UBSan error aborts its process, so a test (or mocha itself) fails as on a crash. Leak
@@ -23,27 +24,35 @@ if command -v node-gyp >/dev/null 2>&1; then gyp=(node-gyp); else gyp=(node "$(d
 start=$(date +%s)
 rm -rf "$out"
 mkdir -p "$out"
-cp -R native "$out/native"
-FLAGS="${flags[*]}" node -e '
-  const gyp = JSON.parse(require("fs").readFileSync("binding.gyp", "utf8"));
-  const flags = process.env.FLAGS.split(" ");
-  for (const target of gyp.targets) {
-    target.cflags_cc = [...(target.cflags_cc ?? []), ...flags];
-    target.ldflags = [...(target.ldflags ?? []), ...flags];
-  }
-  process.stdout.write(JSON.stringify(gyp, null, 2));
-' > "$out/binding.gyp"
+cp -R native binding.gyp "$out/"
+find "$out/native" -name build -type d -prune -exec rm -rf {} +
+find "$out/native" -name prebuilds -type d -prune -exec rm -rf {} +
+# native/common.gypi is a Python literal: add the flags to every target's compile and link.
+FLAGS="${flags[*]}" python3 - "$out/native/common.gypi" <<'PY'
+import ast, os, pprint, re, sys
+path = sys.argv[1]
+gypi = ast.literal_eval(re.sub(r"#.*", "", open(path).read()))
+flags = os.environ["FLAGS"].split()
+defaults = gypi["target_defaults"]
+defaults["cflags_cc"] = defaults.get("cflags_cc", []) + flags
+defaults["ldflags"] = defaults.get("ldflags", []) + flags
+open(path, "w").write(pprint.pformat(gypi) + "\n")
+PY
 # The headers the main build used (npm passes its nodedir setting to node-gyp as npm_config_nodedir).
 nodedir=${npm_config_nodedir:-$(npm config get nodedir 2>/dev/null || true)}
 [[ -n "$nodedir" && "$nodedir" != undefined && "$nodedir" != null ]] && gyp+=(--nodedir="$nodedir")
-(cd "$out" && "${gyp[@]}" rebuild --loglevel=warn)
+for dir in "$out" "$out/native/accel" "$out/native/sim"; do (cd "$dir" && "${gyp[@]}" rebuild --loglevel=warn); done
 addon=$out/build/Release/percpu.node
-nm -D "$addon" | grep __asan_init >/dev/null || { echo "test:sanitize: $addon is not instrumented" >&2; exit 1; }
+for module in "$addon" "$out/native/accel/build/Release/percpu_accel.node" "$out/native/sim/build/Release/percpu_sim.node"; do
+  nm -D "$module" | grep __asan_init >/dev/null || { echo "test:sanitize: $module is not instrumented" >&2; exit 1; }
+done
 built=$(date +%s)
-echo "test:sanitize: built $addon with ${flags[*]} in $((built - start)) s"
+echo "test:sanitize: built the binding, the accelerator and the simulator with ${flags[*]} in $((built - start)) s"
 
 npx tsc -p tsconfig.json
 export PERCPU_ADDON=$addon
+export PERCPU_ACCEL=$out/native/accel/build/Release/percpu_accel.node
+export PERCPU_SIM_ADDON=$out/native/sim/build/Release/percpu_sim.node
 export LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libubsan.so)"
 logs=$out/logs
 mkdir -p "$logs"
