@@ -7,8 +7,9 @@
 //      line's headers runs under every line; an accelerator built for one line is refused under the
 //      others, with the Node-API path taking over. Real builds, no mocks.
 // Prints the matrix: Node line x build x backend -> pass / fell back / refused.
-//   node scripts/test-node-matrix.js [--lines 20,22,24] [--suite-lines 22,24] [--skip-suite]
-// --suite-lines limits step 1 (CI runs the default line's suite in npm test already).
+//   node scripts/test-node-matrix.js [--lines 20,22,24] [--suite-lines 22,24] [--suite full|core] [--skip-suite]
+// --suite-lines limits step 1 (CI runs the default line's suite in npm test already); --suite core
+// runs the sample, op, fuzz and export tests of the suite instead of all of it (a shorter CI).
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -23,10 +24,16 @@ const { values } = parseArgs({
     lines: { type: 'string', default: LINES.join(',') },
     'suite-lines': { type: 'string' },
     'skip-suite': { type: 'boolean', default: false },
+    suite: { type: 'string', default: 'full' },
   },
 });
 const lines = values.lines.split(',').map((major) => nodeLine(major.trim()));
 const suiteLines = values['skip-suite'] ? [] : (values['suite-lines'] ?? values.lines).split(',').map((m) => m.trim());
+const CORE_FILES = ['sample', 'ops', 'numeric', 'fuzz', 'exports', 'pair'].map((name) => `dist/test/${name}.test.js`);
+if (!['full', 'core'].includes(values.suite)) {
+  console.error(`test:node-matrix: --suite is full or core, not '${values.suite}'`);
+  process.exit(2);
+}
 
 function step(title) {
   process.stderr.write(`\n== ${title}\n`);
@@ -66,12 +73,14 @@ if (!run(process.execPath, [path.join(__dirname, 'prebuild.js')]).ok) process.ex
 for (const major of suiteLines) {
   const line = lines.find((l) => l.major === major) ?? nodeLine(major);
   for (const backend of ['gs', 'generic']) {
-    step(`the behaviour suite under Node ${line.version} on ${backend}`);
+    step(`the ${values.suite} behaviour suite under Node ${line.version} on ${backend}`);
     const mocha = path.join(ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js');
-    const { ok, seconds } = run(line.node, [mocha, '--reporter', 'dot', '--ignore', 'dist/test/disassembly.test.js'], {
+    const files = values.suite === 'core' ? ['--spec', ...CORE_FILES] : [];
+    const { ok, seconds } = run(line.node, [mocha, '--reporter', 'dot', '--ignore', 'dist/test/disassembly.test.js', ...files], {
       env: { ...process.env, PERCPU_BACKEND: backend },
     });
-    matrix.push({ line: line.version, build: 'binding build/Release + its own accelerator', backend, outcome: ok ? 'pass' : 'FAIL', seconds });
+    const suite = values.suite === 'core' ? 'core suite (sample, ops, numeric, fuzz, exports, pair)' : 'suite';
+    matrix.push({ line: line.version, build: `${suite}: binding build/Release + its own accelerator`, backend, outcome: ok ? 'pass' : 'FAIL', seconds });
     failed ||= !ok;
   }
 }
