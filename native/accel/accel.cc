@@ -92,6 +92,9 @@ void FirstPass(const v8::WeakCallbackInfo<FastOp>& data) {
 // v8::Local<v8::Value> both ways.
 const char* Attach(const HostTable* host, napi_env env) {
   if (const char* why = CheckHeader(&host->header, kHostMagic)) return why;
+  // SAFETY: one host per accelerator. Its fast functions read the host's thread states and refs;
+  // a second copy of percpu (another binding) attaching the same file would mix two regions.
+  if (g_host != nullptr && g_host != host) return "it is already attached to another copy of percpu";
   const napi_node_version* running = nullptr;
   if (napi_get_node_version(env, &running) != napi_ok || running->major != NODE_MAJOR_VERSION)
     return "it was built for another Node major version";
