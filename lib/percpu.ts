@@ -6,6 +6,11 @@ import { GuardError, NotSetUpError, PerCpuTypeError, ReleasedError } from './err
 import { native, type NativeHandle } from './native';
 import { typeInfo, type NumericType, type ValueOf } from './types';
 
+/** True for a guard made by CpuGuard's constructor (a subclass's too), whatever its prototype says. */
+let isCpuGuard: (value: unknown) => value is CpuGuard;
+/** True while `guard` is not released and preemption is off on this thread. */
+let guardHeld: (guard: CpuGuard) => boolean;
+
 /**
  * Holds off "preemption" of this thread from its CPU: while a guard is held the thread cannot be
  * unbound, and the scheduler (startScheduler) does not migrate it: a swap that would move it is
@@ -16,6 +21,14 @@ export class CpuGuard implements Disposable {
   /** The CPU this guard pins. */
   readonly cpu: number;
   #live = true;
+
+  static {
+    // What the library trusts about a guard: its own private state (which neither a subclass
+    // overriding `live` nor an object made with Object.create(CpuGuard.prototype) can fake) and
+    // the native preempt count, which is the truth about whether preemption is off.
+    isCpuGuard = (value) => typeof value === 'object' && value !== null && #live in value;
+    guardHeld = (guard) => guard.#live && native.preemptCount() > 0;
+  }
 
   /** Throws NotBoundError when the calling thread is not bound to a CPU. */
   constructor() {
@@ -59,10 +72,10 @@ export class PerCpuToken<T extends NumericType> {
   with<R>(fn: (slot: Slot<T>) => R): R {
     const guard = this.#guard;
     const handle = this.#handle;
-    if (!guard.live) throw new GuardError('the CpuGuard of this token was released');
+    if (!guardHeld(guard)) throw new GuardError('the CpuGuard of this token was released');
     let open = true;
     const check = () => {
-      if (!open || !guard.live) throw new GuardError('a slot is usable only inside with() while its guard is held');
+      if (!open || !guardHeld(guard)) throw new GuardError('a slot is usable only inside with() while its guard is held');
     };
     const slot: Slot<T> = {
       get value() {
@@ -168,8 +181,8 @@ export abstract class PerCpuVariable<T extends NumericType> {
 
   /** This CPU's slot, exclusively, while `guard` is held (Rust's `get_mut`). */
   getMut(guard: CpuGuard): PerCpuToken<T> {
-    if (!(guard instanceof CpuGuard)) throw new PerCpuTypeError('getMut() takes a CpuGuard');
-    if (!guard.live) throw new GuardError('getMut() needs a live CpuGuard');
+    if (!isCpuGuard(guard)) throw new PerCpuTypeError('getMut() takes a CpuGuard');
+    if (!guardHeld(guard)) throw new GuardError('getMut() needs a live CpuGuard');
     if (!this.handle.live) throw new ReleasedError('this per-CPU handle has been released');
     return new PerCpuToken(this.handle, guard);
   }
