@@ -156,6 +156,7 @@ export class CpuSet implements AsyncDisposable {
    */
   static async start(options: CpuSetOptions = {}): Promise<CpuSet> {
     if (openSet !== undefined) throw new ConflictError('a CpuSet is already open in this process: close it first');
+    CpuSet.#check(options); // before the claim: a start that is refused leaves nothing claimed
     openSet = 'starting'; // claimed before the first await, so a concurrent start() is refused
     try {
       return (openSet = await CpuSet.#open(options));
@@ -165,7 +166,8 @@ export class CpuSet implements AsyncDisposable {
     }
   }
 
-  static async #open(options: CpuSetOptions): Promise<CpuSet> {
+  /** What start() refuses before it changes anything. */
+  static #check(options: CpuSetOptions): void {
     if (typeof options !== 'object' || options === null) throw new PerCpuTypeError('CpuSet.start() takes an options object');
     const current = native.thisCpu();
     if (current > 0) throw new PerCpuRangeError(`this thread is bound to CPU ${current}; a CpuSet needs it on CPU 0`);
@@ -176,6 +178,12 @@ export class CpuSet implements AsyncDisposable {
     if (existing !== null && cpus !== undefined && (cpus < 1 || cpus > existing.cpus)) {
       throw new PerCpuRangeError(`a CpuSet of ${cpus} CPUs does not fit the region's ${existing.cpus} CPUs`);
     }
+  }
+
+  static async #open(options: CpuSetOptions): Promise<CpuSet> {
+    const current = native.thisCpu();
+    const existing = native.region();
+    const cpus = options.cpus ?? existing?.cpus;
     const region = setup(existing === null ? options : { ...options, cpus: existing.cpus });
     const size = cpus ?? region.cpus;
     const boundHere = current < 0;

@@ -270,6 +270,7 @@ export class StaticPerCpu<T extends NumericType> extends PerCpuVariable<T> {
 
   /** A plain-data description that another thread turns back into this variable with `revive()`. */
   share(): SharedPerCpu<T> {
+    if (!handleOf(this).isStatic) throw notA('StaticPerCpu');
     return { percpu: 'static', type: this.type, name: this.name };
   }
 }
@@ -329,7 +330,7 @@ export class DynamicPerCpu<T extends NumericType> extends PerCpuVariable<T> impl
 
   /** A new handle to the same slots (Rust's Arc clone). */
   clone(): DynamicPerCpu<T> {
-    return new DynamicPerCpu(this.type, handleOf(this).clone());
+    return new DynamicPerCpu(this.type, dynamicHandleOf(this).clone());
   }
 
   /**
@@ -337,26 +338,33 @@ export class DynamicPerCpu<T extends NumericType> extends PerCpuVariable<T> impl
    * `revive()` there turns it into a handle. Each ticket revives once.
    */
   share(): SharedPerCpu<T> {
-    return { percpu: 'dynamic', type: this.type, ticket: handleOf(this).share() };
+    return { percpu: 'dynamic', type: this.type, ticket: dynamicHandleOf(this).share() };
   }
 
   /** Drops this handle's reference. Using the handle afterwards throws ReleasedError. */
   release(): void {
-    handleOf(this).release();
+    dynamicHandleOf(this).release();
   }
 
   get released(): boolean {
-    return !handleOf(this).live;
+    return !dynamicHandleOf(this).live;
   }
 
   /** References to the allocation, across all threads (handles plus unredeemed tickets); 0 once released. */
   get refCount(): number {
-    return handleOf(this).refCount;
+    return dynamicHandleOf(this).refCount;
   }
 
   [Symbol.dispose](): void {
-    if (handleOf(this).live) handleOf(this).release();
+    if (dynamicHandleOf(this).live) dynamicHandleOf(this).release();
   }
+}
+
+/** A dynamic variable's handle (the native handle says which kind it is): on a static, or anything else, a PerCpuTypeError. */
+function dynamicHandleOf(self: unknown): NativeHandle {
+  const handle = handleOf(self);
+  if (handle.isStatic) throw notA('DynamicPerCpu');
+  return handle;
 }
 
 /** A per-CPU variable in a form that crosses threads (structured clone). */

@@ -232,7 +232,8 @@ export function raceExpectation(spec: RaceRowSpec, backend: BackendName): RaceEx
  * and gs for JS num().add under interrupts (only there is it exact). Undefined: any backend.
  */
 function requiredBackend(spec: RaceRowSpec): BackendName | undefined {
-  return spec.backend ?? methodInfo(spec).needs ?? (spec.method === 'js-add' && spec.scenario !== 'migration' ? 'gs' : undefined);
+  const { needs } = methodInfo(spec); // first: it checks that the row is an object
+  return spec.backend ?? needs ?? (spec.method === 'js-add' && spec.scenario !== 'migration' ? 'gs' : undefined);
 }
 
 function rowBackend(spec: RaceRowSpec, here: BackendName): BackendName {

@@ -32,24 +32,38 @@ export function foreignWrapped(fill = 0x4141414141414141n): ForeignWrapped {
   return object;
 }
 
-let secondCopy: NativeAddon | undefined;
+/**
+ * A copy of the binding in a directory of its own (another path: another shared object when
+ * loaded, with its own statics and its own type tag). The caller removes `dir` when done.
+ */
+export function copyOfBinding(): { file: string; dir: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'percpu-second-copy-'));
+  const file = path.join(dir, 'percpu.node');
+  fs.copyFileSync(addonPath, file);
+  return { file, dir };
+}
 
 /**
- * A second copy of the binding (percpu.node copied to a directory of its own and loaded from
- * there: another shared object, with its own statics and its own type tag), its errors the same
- * classes as this copy's. Its region is set up on the generic backend (it never binds, so it
- * never touches GS) with `cpus` CPUs.
+ * Loads the copy at `file` in this thread, its errors the same classes as this copy's, its region
+ * set up (once per process) on the generic backend with `cpus` CPUs: it never binds, so it never
+ * touches GS.
  */
+export function loadSecondCopy(file: string, cpus: number): NativeAddon {
+  const copy = require(file) as NativeAddon;
+  copy.init(nativeErrorClasses);
+  if (copy.region() === null) copy.setup(cpus, 4096, 'generic', 'the second copy');
+  return copy;
+}
+
+let secondCopy: NativeAddon | undefined;
+
+/** A second copy of the binding for this process (see copyOfBinding and loadSecondCopy). */
 export function secondCopyOfPercpu(cpus: number): NativeAddon {
   if (secondCopy === undefined) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'percpu-second-copy-'));
-    const file = path.join(dir, 'percpu.node');
-    fs.copyFileSync(addonPath, file);
-    secondCopy = require(file) as NativeAddon;
+    const { file, dir } = copyOfBinding();
+    secondCopy = loadSecondCopy(file, cpus);
     fs.rmSync(dir, { recursive: true, force: true }); // loaded: the file is no longer needed
-    secondCopy.init(nativeErrorClasses);
   }
-  if (secondCopy.region() === null) secondCopy.setup(cpus, 4096, 'generic', 'the second copy');
   return secondCopy;
 }
 
