@@ -275,6 +275,15 @@ export class CpuSet implements AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
+    if (cpu === 0) {
+      // What postMessage does for a worker: the task gets a copy, taken now (or a DataCloneError).
+      try {
+        encoded = structuredClone(encoded);
+      } catch (error) {
+        for (const ticket of tickets) native.dropTicket(ticket);
+        return Promise.reject(error);
+      }
+    }
     const run: TaskRun = { task, args: encoded, ...(barrier === undefined ? {} : { barrier }) };
     return new Promise<TaskOutcome>((resolve, reject) => {
       const pending: PendingTask = { cpu, task, tickets, resolve, reject, settled: false };

@@ -216,7 +216,7 @@ describe('hardening (issue 13): the red-team findings', function () {
       }
     });
 
-    it('8. a task gets its own handle on CPU 0 as on every CPU: releasing it leaves the caller\'s, keeping it past the task is a ReleasedError', async function () {
+    it('8. a task gets its own handle on CPU 0 as on every CPU: releasing it leaves the caller\'s, keeping it past the task is a ReleasedError; other arguments are copies everywhere', async function () {
       const v = DynamicPerCpu.newFrom('u16', (cpu) => 10 + cpu);
       try {
         assert.deepEqual(await cpus.set.onEachCpu(taskOf('releaseArgument'), v), [true, true, true, true]);
@@ -226,6 +226,17 @@ describe('hardening (issue 13): the red-team findings', function () {
         const used = (await cpus.set.onEachCpu(taskOf('useKept'), 'kept')) as ErrorInfo[];
         for (const info of used) assert.deepEqual([info.name, info.code], ['ReleasedError', 'ERR_PERCPU_RELEASED']);
         assert.deepEqual(v.values(), [10, 11, 12, 13]);
+        assert.equal(v.refCount, 1);
+        // Other arguments reach CPU 0 as a copy taken when the task was issued, as postMessage gives a worker one.
+        const mine = { touched: [] as number[] };
+        assert.deepEqual(await cpus.set.onEachCpu(taskOf('mutateArgument'), mine), ALL_CPUS.map((cpu) => ({ touched: [cpu] })));
+        assert.deepEqual(mine, { touched: [] });
+        const runOn = cpus.set.runOn.bind(cpus.set) as (cpu: number, ...rest: unknown[]) => Promise<unknown>;
+        const tickets = stats().outstandingTickets;
+        for (const cpu of [0, 1]) {
+          await assert.rejects(runOn(cpu, taskOf('readThis'), v, () => 1), (e: unknown) => (e as Error).name === 'DataCloneError');
+        }
+        assert.equal(stats().outstandingTickets, tickets, 'the ticket taken for the handle was dropped');
         assert.equal(v.refCount, 1);
       } finally {
         v.release();

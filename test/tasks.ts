@@ -495,3 +495,9 @@ export function participateHere(): number {
 export function startedAs(): number {
   return workerThreads.isMainThread ? 0 : (workerThreads.workerData as { cpu: number }).cpu;
 }
+
+/** Changes the object it was given and returns it: the caller's own object must not change. */
+export function mutateArgument(object: { touched: number[] }): { touched: number[] } {
+  object.touched.push(cpu());
+  return object;
+}
