@@ -3,7 +3,7 @@
  * worker-thread CPUs; `percpu race [--seconds S] [--rate HZ] ...` shows what migration and
  * interrupts do to each per-CPU update method (lib/race.ts).
  */
-import { decodeRows, formatRaceTable, raceOk, runRace, type RaceOptions } from './race';
+import { decodeRows, exitWithRaceParent, formatRaceTable, raceOk, runRace, type RaceOptions } from './race';
 import type { BackendChoice } from './region';
 import { runSample, type SampleOptions } from './sample';
 
@@ -107,6 +107,7 @@ async function race(values: Map<string, string>): Promise<number> {
   if (values.has('--backend')) options.backend = values.get('--backend') as BackendChoice;
   if (values.has('--rows')) options.rows = decodeRows(values.get('--rows')!);
   const json = values.has('--json');
+  exitWithRaceParent();
   const result = await runRace(options);
   if (json) {
     console.log(JSON.stringify(result));

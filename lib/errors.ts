@@ -58,12 +58,20 @@ export class SystemError extends coded('ERR_PERCPU_SYSTEM') {}
 /** The backend asked for by name (`gs`) cannot work on this machine; the message says why. */
 export class BackendUnavailableError extends coded('ERR_PERCPU_BACKEND_UNAVAILABLE') {}
 
-/** A thrown value as text, whatever it is (String() itself can throw, e.g. on Object.create(null)). */
+/**
+ * Any value as text, whatever it is: String() itself throws on Object.create(null), and
+ * `instanceof`, a `message` getter and even Object.prototype.toString throw on a revoked Proxy.
+ * Never throws.
+ */
 export function describeThrown(value: unknown): string {
   try {
-    return value instanceof Error ? value.message : String(value);
+    return value instanceof Error ? String(value.message) : String(value);
   } catch {
-    return Object.prototype.toString.call(value);
+    try {
+      return Object.prototype.toString.call(value);
+    } catch {
+      return `an indescribable ${typeof value}`;
+    }
   }
 }
 
@@ -76,6 +84,24 @@ export class TaskError extends PerCpuError {
     override readonly cause: unknown,
   ) {
     super(`task failed on CPU ${cpu}: ${describeThrown(cause)}`);
+  }
+}
+
+/**
+ * CpuSet.close() stopped waiting for a task that had not settled when its time ran out: the task
+ * never started, or it was still running (on CPU 0 it may still settle later; its result is
+ * dropped). close() resolves with the list of the tasks it abandoned.
+ */
+export class TaskAbandonedError extends PerCpuError {
+  override readonly code = 'ERR_PERCPU_TASK_ABANDONED';
+  constructor(
+    /** The CPU (the thread the set started for it) the task was sent to. */
+    readonly cpu: number,
+    /** The task's exported function name. */
+    readonly task: string,
+    timeoutMs: number,
+  ) {
+    super(`CpuSet.close() abandoned task '${task}' on CPU ${cpu}: it had not settled after ${timeoutMs} ms`);
   }
 }
 

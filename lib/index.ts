@@ -27,7 +27,7 @@ export type { Slot, PerCpuNumeric, NumericOp, SharedPerCpu } from './percpu';
 export { PerCpuPair, revivePair, isSharedPerCpuPair } from './pair';
 export type { U64Pair, SharedPerCpuPair } from './pair';
 export { CpuSet } from './cpuset';
-export type { CpuSetOptions } from './cpuset';
+export type { CpuSetOptions, CloseOptions, CloseReport, AbandonedTask } from './cpuset';
 export { task } from './task';
 export type { Task, TaskArgs } from './task';
 export {

@@ -3,6 +3,7 @@
  * kernel's this_cpu_cmpxchg_double (cmpxchg16b relative to GS on the gs backend).
  */
 import { PerCpuTypeError } from './errors';
+import { isObject, notA } from './percpu';
 import { typeInfo } from './types';
 import { native, type NativeHandle } from './native';
 
@@ -25,14 +26,27 @@ function words(pair: U64Pair, what: string): [bigint, bigint] {
  * reached only through the pair methods.
  */
 export class PerCpuPair implements Disposable {
-  /** @internal */
-  readonly handle: NativeHandle;
+  readonly #handle: NativeHandle;
 
   /** @internal */
   constructor(handle: NativeHandle) {
     // A call that throws changes nothing: the handle is not released here.
     if (!handle.pair) throw new PerCpuTypeError('the per-CPU variable is not a u64 pair');
-    this.handle = handle;
+    this.#handle = handle;
+  }
+
+  /**
+   * The native handle of a pair this class made, else a PerCpuTypeError. Every method reaches its
+   * handle here, never through `this.handle` (which a variable answers with its own).
+   */
+  static #handleOf(self: unknown): NativeHandle {
+    if (!isObject(self) || !(#handle in self)) throw notA('PerCpuPair');
+    return self.#handle;
+  }
+
+  /** @internal */
+  get handle(): NativeHandle {
+    return PerCpuPair.#handleOf(this);
   }
 
   /** Every CPU's pair is [0n, 0n]. Throws NoSpaceError when the area is full. */
@@ -55,18 +69,18 @@ export class PerCpuPair implements Disposable {
   cmpxchgDouble(old: U64Pair, value: U64Pair): boolean {
     const [oldLo, oldHi] = words(old, 'old');
     const [lo, hi] = words(value, 'value');
-    return this.handle.cmpxchgDouble(oldLo, oldHi, lo, hi);
+    return PerCpuPair.#handleOf(this).cmpxchgDouble(oldLo, oldHi, lo, hi);
   }
 
   /** CPU `cpu`'s pair, read as two naturally aligned loads (not one atomic unit). */
   readRemote(cpu: number): [bigint, bigint] {
-    return this.handle.readPair(cpu);
+    return PerCpuPair.#handleOf(this).readPair(cpu);
   }
 
   /** Writes CPU `cpu`'s pair as two naturally aligned stores. Racy against that CPU's own ops. */
   writeRemote(cpu: number, pair: U64Pair): void {
     const [lo, hi] = words(pair, 'writeRemote()');
-    this.handle.writePair(cpu, lo, hi);
+    PerCpuPair.#handleOf(this).writePair(cpu, lo, hi);
   }
 
   /** Every CPU's pair, by CPU. */
@@ -76,28 +90,28 @@ export class PerCpuPair implements Disposable {
   }
 
   clone(): PerCpuPair {
-    return new PerCpuPair(this.handle.clone());
+    return new PerCpuPair(PerCpuPair.#handleOf(this).clone());
   }
 
   /** A ticket holding one reference, for another thread: `revivePair()` there. Task arguments do this for you. */
   share(): SharedPerCpuPair {
-    return { percpu: 'pair', ticket: this.handle.share() };
+    return { percpu: 'pair', ticket: PerCpuPair.#handleOf(this).share() };
   }
 
   release(): void {
-    this.handle.release();
+    PerCpuPair.#handleOf(this).release();
   }
 
   get released(): boolean {
-    return !this.handle.live;
+    return !PerCpuPair.#handleOf(this).live;
   }
 
   get refCount(): number {
-    return this.handle.refCount;
+    return PerCpuPair.#handleOf(this).refCount;
   }
 
   [Symbol.dispose](): void {
-    if (this.handle.live) this.handle.release();
+    if (PerCpuPair.#handleOf(this).live) PerCpuPair.#handleOf(this).release();
   }
 }
 

@@ -6,6 +6,23 @@ import { GuardError, NotSetUpError, PerCpuTypeError, ReleasedError } from './err
 import { native, type NativeHandle } from './native';
 import { typeInfo, type NumericType, type ValueOf } from './types';
 
+export function isObject(value: unknown): value is object {
+  return (typeof value === 'object' && value !== null) || typeof value === 'function';
+}
+
+/**
+ * A method called with a `this` its class did not make (`Class.prototype.method.call(other)`): a
+ * PerCpuTypeError, where reading a private field would throw a TypeError without a code.
+ */
+export function notA(what: string): PerCpuTypeError {
+  return new PerCpuTypeError(`a ${what} method was called on an object that is not a ${what}`);
+}
+
+/** True for a guard made by CpuGuard's constructor (a subclass's too), whatever its prototype says. */
+let isCpuGuard: (value: unknown) => value is CpuGuard;
+/** True while `guard` is not released and preemption is off on this thread. */
+let guardHeld: (guard: CpuGuard) => boolean;
+
 /**
  * Holds off "preemption" of this thread from its CPU: while a guard is held the thread cannot be
  * unbound, and the scheduler (startScheduler) does not migrate it: a swap that would move it is
@@ -17,6 +34,19 @@ export class CpuGuard implements Disposable {
   readonly cpu: number;
   #live = true;
 
+  static {
+    // What the library trusts about a guard: its own private state (which neither a subclass
+    // overriding `live` nor an object made with Object.create(CpuGuard.prototype) can fake) and
+    // the native preempt count, which is the truth about whether preemption is off.
+    isCpuGuard = (value) => isObject(value) && #live in value;
+    guardHeld = (guard) => guard.#live && native.preemptCount() > 0;
+  }
+
+  static #own(value: unknown): CpuGuard {
+    if (!isCpuGuard(value)) throw notA('CpuGuard');
+    return value;
+  }
+
   /** Throws NotBoundError when the calling thread is not bound to a CPU. */
   constructor() {
     native.preemptDisable();
@@ -24,18 +54,19 @@ export class CpuGuard implements Disposable {
   }
 
   get live(): boolean {
-    return this.#live;
+    return CpuGuard.#own(this).#live;
   }
 
   /** Ends the guard. Releasing twice is a GuardError. */
   release(): void {
-    if (!this.#live) throw new GuardError('this CpuGuard was already released');
-    this.#live = false;
+    const guard = CpuGuard.#own(this);
+    if (!guard.#live) throw new GuardError('this CpuGuard was already released');
+    guard.#live = false;
     native.preemptEnable();
   }
 
   [Symbol.dispose](): void {
-    if (this.#live) this.release();
+    if (CpuGuard.#own(this).#live) this.release();
   }
 }
 
@@ -57,12 +88,14 @@ export class PerCpuToken<T extends NumericType> {
 
   /** Runs `fn` on this CPU's slot and returns what it returns. The slot is dead once `fn` returns. */
   with<R>(fn: (slot: Slot<T>) => R): R {
+    if (!isObject(this) || !(#guard in this)) throw notA('PerCpuToken');
+    if (typeof fn !== 'function') throw new PerCpuTypeError('with() takes a function of the slot');
     const guard = this.#guard;
     const handle = this.#handle;
-    if (!guard.live) throw new GuardError('the CpuGuard of this token was released');
+    if (!guardHeld(guard)) throw new GuardError('the CpuGuard of this token was released');
     let open = true;
     const check = () => {
-      if (!open || !guard.live) throw new GuardError('a slot is usable only inside with() while its guard is held');
+      if (!open || !guardHeld(guard)) throw new GuardError('a slot is usable only inside with() while its guard is held');
     };
     const slot: Slot<T> = {
       get value() {
@@ -148,45 +181,64 @@ export type PerCpuNumeric<T extends NumericType> = {
   }
 }
 
+/**
+ * The native handle of a variable that PerCpuVariable's constructor made, else a PerCpuTypeError.
+ * Every method reaches its handle through it, never through `this.handle` (a lookup another
+ * object answers: a PerCpuPair's `handle`, or an own property).
+ */
+let handleOf: (self: unknown) => NativeHandle;
+
 /** What StaticPerCpu and DynamicPerCpu share: this CPU's slot, any CPU's slot, the sum, num(). */
 export abstract class PerCpuVariable<T extends NumericType> {
   readonly type: T;
-  /** @internal */
-  protected readonly handle: NativeHandle;
+  readonly #handle: NativeHandle;
   #numeric: PerCpuNumeric<T> | undefined;
 
   /** @internal */
   protected constructor(type: T, handle: NativeHandle) {
     this.type = type;
-    this.handle = handle;
+    this.#handle = handle;
+  }
+
+  static {
+    handleOf = (self) => {
+      if (!isObject(self) || !(#handle in self)) throw notA('per-CPU variable');
+      return self.#handle;
+    };
+  }
+
+  /** @internal The native handle (handleOf(this): on another object, a PerCpuTypeError). */
+  protected get handle(): NativeHandle {
+    return handleOf(this);
   }
 
   /** The numeric ops (Rust's `.num()`): on gs, `x.num().add(1)` is one `add` instruction relative to GS. */
   num(): PerCpuNumeric<T> {
-    return (this.#numeric ??= Object.freeze(this.handle.ops()) as unknown as PerCpuNumeric<T>);
+    const handle = handleOf(this);
+    return (this.#numeric ??= Object.freeze(handle.ops()) as unknown as PerCpuNumeric<T>);
   }
 
   /** This CPU's slot, exclusively, while `guard` is held (Rust's `get_mut`). */
   getMut(guard: CpuGuard): PerCpuToken<T> {
-    if (!(guard instanceof CpuGuard)) throw new PerCpuTypeError('getMut() takes a CpuGuard');
-    if (!guard.live) throw new GuardError('getMut() needs a live CpuGuard');
-    if (!this.handle.live) throw new ReleasedError('this per-CPU handle has been released');
-    return new PerCpuToken(this.handle, guard);
+    if (!isCpuGuard(guard)) throw new PerCpuTypeError('getMut() takes a CpuGuard');
+    if (!guardHeld(guard)) throw new GuardError('getMut() needs a live CpuGuard');
+    if (!handleOf(this).live) throw new ReleasedError('this per-CPU handle has been released');
+    return new PerCpuToken(handleOf(this), guard);
   }
 
   /** Any CPU's slot (Rust's `get_remote_ptr(cpu)`), read with one naturally aligned load. */
   readRemote(cpu: number): ValueOf<T> {
-    return this.handle.readRemote(cpu) as ValueOf<T>;
+    return handleOf(this).readRemote(cpu) as ValueOf<T>;
   }
 
   /** Writes any CPU's slot with one naturally aligned store. Racy against that CPU's own ops, as in the kernel. */
   writeRemote(cpu: number, value: ValueOf<T>): void {
-    this.handle.writeRemote(cpu, value);
+    handleOf(this).writeRemote(cpu, value);
   }
 
   /** The exact sum of every CPU's slot (no wrap-around): a number for 8/16/32-bit types, a bigint otherwise. */
   sum(): ValueOf<T> {
-    return this.handle.sum() as ValueOf<T>;
+    return handleOf(this).sum() as ValueOf<T>;
   }
 
   /** Every CPU's slot, by CPU. */
@@ -197,7 +249,7 @@ export abstract class PerCpuVariable<T extends NumericType> {
 
   /** Byte offset in every CPU's area. For diagnostics: no API takes an offset. */
   get offset(): number {
-    return this.handle.offset;
+    return handleOf(this).offset;
   }
 }
 
@@ -218,6 +270,7 @@ export class StaticPerCpu<T extends NumericType> extends PerCpuVariable<T> {
 
   /** A plain-data description that another thread turns back into this variable with `revive()`. */
   share(): SharedPerCpu<T> {
+    if (!handleOf(this).isStatic) throw notA('StaticPerCpu');
     return { percpu: 'static', type: this.type, name: this.name };
   }
 }
@@ -277,7 +330,7 @@ export class DynamicPerCpu<T extends NumericType> extends PerCpuVariable<T> impl
 
   /** A new handle to the same slots (Rust's Arc clone). */
   clone(): DynamicPerCpu<T> {
-    return new DynamicPerCpu(this.type, this.handle.clone());
+    return new DynamicPerCpu(this.type, dynamicHandleOf(this).clone());
   }
 
   /**
@@ -285,26 +338,33 @@ export class DynamicPerCpu<T extends NumericType> extends PerCpuVariable<T> impl
    * `revive()` there turns it into a handle. Each ticket revives once.
    */
   share(): SharedPerCpu<T> {
-    return { percpu: 'dynamic', type: this.type, ticket: this.handle.share() };
+    return { percpu: 'dynamic', type: this.type, ticket: dynamicHandleOf(this).share() };
   }
 
   /** Drops this handle's reference. Using the handle afterwards throws ReleasedError. */
   release(): void {
-    this.handle.release();
+    dynamicHandleOf(this).release();
   }
 
   get released(): boolean {
-    return !this.handle.live;
+    return !dynamicHandleOf(this).live;
   }
 
   /** References to the allocation, across all threads (handles plus unredeemed tickets); 0 once released. */
   get refCount(): number {
-    return this.handle.refCount;
+    return dynamicHandleOf(this).refCount;
   }
 
   [Symbol.dispose](): void {
-    if (this.handle.live) this.handle.release();
+    if (dynamicHandleOf(this).live) dynamicHandleOf(this).release();
   }
+}
+
+/** A dynamic variable's handle (the native handle says which kind it is): on a static, or anything else, a PerCpuTypeError. */
+function dynamicHandleOf(self: unknown): NativeHandle {
+  const handle = handleOf(self);
+  if (handle.isStatic) throw notA('DynamicPerCpu');
+  return handle;
 }
 
 /** A per-CPU variable in a form that crosses threads (structured clone). */

@@ -3,7 +3,7 @@
  * loop per request, native or JS, replying with the updates it issued.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { serializeError } from './task';
+import { serializeError, type SerializedError } from './task';
 import { loadSimulator, native } from './native';
 import { CpuGuard, getStaticPerCpu } from './percpu';
 import { bind, region, thisCpu, unbind } from './region';
@@ -29,7 +29,7 @@ export type RaceWorkerRequest =
 export type RaceWorkerReply =
   | { type: 'ready'; cpu: number; tid: number }
   | { type: 'done'; iterations: number; irqAdds: number }
-  | { type: 'failed'; message: string };
+  | { type: 'failed'; error: SerializedError };
 
 const port = parentPort!;
 const send = (reply: RaceWorkerReply) => port.postMessage(reply);
@@ -39,7 +39,7 @@ try {
   participate();
   send({ type: 'ready', cpu: thisCpu()!, tid: native.sched.threadStats().tid });
 } catch (error) {
-  send({ type: 'failed', message: serializeError(error).message });
+  send({ type: 'failed', error: serializeError(error) });
   process.exit(1);
 }
 
@@ -54,13 +54,31 @@ port.on('message', (request: RaceWorkerRequest) => {
     send({ type: 'done', ...run(request) });
   } catch (error) {
     native.sched.irqAction(null);
-    send({ type: 'failed', message: serializeError(error).message });
+    send({ type: 'failed', error: serializeError(error) });
   }
 });
 
+/**
+ * The longest a native loop runs before it comes back to JS: a worker that is terminated (its
+ * parent's teardown, or worker.terminate()) ends at its next JS instruction, and native code
+ * cannot be interrupted, so this bounds how long termination waits, whatever the stop flag says.
+ */
+const NATIVE_SLICE_MS = 20;
+
 function run(request: Extract<RaceWorkerRequest, { type: 'run' }>): { iterations: number; irqAdds: number } {
   const { stop } = request;
-  if (request.loop !== undefined) return loadSimulator().raceLoop(request.loop, request.counter, stop, request.maxMs, request.windowNs);
+  if (request.loop !== undefined) {
+    const sim = loadSimulator();
+    const end = performance.now() + request.maxMs;
+    let iterations = 0, irqAdds = 0;
+    do {
+      const slice = Math.min(NATIVE_SLICE_MS, Math.max(0, end - performance.now()));
+      const done = sim.raceLoop(request.loop, request.counter, stop, slice, request.windowNs);
+      iterations += done.iterations;
+      irqAdds += done.irqAdds;
+    } while (Atomics.load(stop, 0) === 0 && performance.now() < end);
+    return { iterations, irqAdds };
+  }
   const counter = getStaticPerCpu(request.counter, 'u64');
   // The interrupt handler's add: a gs instruction on gs, a raw generic add otherwise.
   native.sched.irqAction(request.interrupts ? request.counter : null, region()!.backend);

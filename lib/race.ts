@@ -21,14 +21,15 @@
  *
  * The native loops do the heavy counting; the JS ones run at a lower rate.
  */
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { PerCpuRangeError, PerCpuTypeError } from './errors';
+import { BackendUnavailableError, ConflictError, PerCpuRangeError, PerCpuTypeError, describeThrown } from './errors';
 import { definePerCpu } from './percpu';
 import { BACKENDS, describeBackend, region, setup, thisCpu, type BackendChoice, type BackendName } from './region';
 import type { RaceWorkerReply, RaceWorkerRequest } from './race-worker';
 import { schedulerStats, startScheduler, stopScheduler, type SchedulerStats } from './scheduler';
+import { deserializeError } from './task';
 
 export const RACE_SCENARIOS = ['migration', 'interrupts', 'both'] as const;
 /** migration: the scheduler swaps threads' CPUs; interrupts: it interrupts every thread; both: both. */
@@ -196,12 +197,24 @@ export function raceOk(result: RaceResult): boolean {
   return result.rows.every((r) => r.ok) && s.checkFailures === 0 && s.violations === 0 && s.strays === 0;
 }
 
+/** A row's method, or a PerCpuTypeError: only METHODS' own keys are methods (not `constructor`). */
+function methodInfo(spec: RaceRowSpec): MethodInfo {
+  if (typeof spec !== 'object' || spec === null) throw new PerCpuTypeError('a race row is { scenario, method, backend? }');
+  const { method } = spec;
+  if (typeof method !== 'string' || !Object.hasOwn(METHODS, method)) {
+    throw new PerCpuTypeError(`unknown race method ${describeThrown(method)} (${RACE_METHODS.join(', ')})`);
+  }
+  return METHODS[method];
+}
+
 /** The expectation for a row, or a PerCpuTypeError for a combination with no exact outcome. */
 export function raceExpectation(spec: RaceRowSpec, backend: BackendName): RaceExpectation {
-  const info = METHODS[spec.method];
-  if (info === undefined) throw new PerCpuTypeError(`unknown race method '${String(spec.method)}' (${RACE_METHODS.join(', ')})`);
+  const info = methodInfo(spec);
   if (!RACE_SCENARIOS.includes(spec.scenario)) {
-    throw new PerCpuTypeError(`unknown race scenario '${String(spec.scenario)}' (${RACE_SCENARIOS.join(', ')})`);
+    throw new PerCpuTypeError(`unknown race scenario ${describeThrown(spec.scenario)} (${RACE_SCENARIOS.join(', ')})`);
+  }
+  if (spec.backend !== undefined && spec.backend !== 'gs' && spec.backend !== 'generic') {
+    throw new PerCpuTypeError(`a race row's backend is 'gs' or 'generic', not ${describeThrown(spec.backend)}`);
   }
   if (spec.method === 'js-add' && spec.scenario !== 'migration' && backend === 'gs') return 'none lost';
   const expected = info.expect[spec.scenario];
@@ -214,8 +227,56 @@ export function raceExpectation(spec: RaceRowSpec, backend: BackendName): RaceEx
   return expected;
 }
 
+/**
+ * The backend a row must run on whatever the process's is: the one it names, the gs method's,
+ * and gs for JS num().add under interrupts (only there is it exact). Undefined: any backend.
+ */
+function requiredBackend(spec: RaceRowSpec): BackendName | undefined {
+  const { needs } = methodInfo(spec); // first: it checks that the row is an object
+  return spec.backend ?? needs ?? (spec.method === 'js-add' && spec.scenario !== 'migration' ? 'gs' : undefined);
+}
+
 function rowBackend(spec: RaceRowSpec, here: BackendName): BackendName {
-  return spec.backend ?? METHODS[spec.method].needs ?? here;
+  return requiredBackend(spec) ?? here;
+}
+
+/**
+ * Checks every row before anything is set up or started: its method, scenario and backend, that
+ * it has an exact outcome, and that this build has the backend it needs.
+ */
+function checkRows(rows: unknown): readonly RaceRowSpec[] {
+  if (!Array.isArray(rows)) throw new PerCpuTypeError('rows must be an array of { scenario, method, backend? }');
+  for (const spec of rows as RaceRowSpec[]) {
+    const needs = requiredBackend(spec);
+    raceExpectation(spec, needs ?? 'generic'); // a row with no required backend has the same outcome on both
+    if (needs !== undefined && !BACKENDS.includes(needs)) {
+      throw new BackendUnavailableError(`the ${spec.scenario} ${spec.method} race needs the ${needs} backend, which this build of percpu lacks`);
+    }
+  }
+  return rows as RaceRowSpec[];
+}
+
+/**
+ * What ends with the process: the stop flags of the rows running in this thread, and the child
+ * processes running rows for the other backend. The process's 'exit' (process.exit(), the end of
+ * the event loop, an uncaught exception) sets every flag, so the native loops return within
+ * microseconds and Node's exit does not wait for them, and kills the children.
+ */
+const running = { stops: new Set<Int32Array>(), children: new Set<ChildProcess>() };
+let exitHooked = false;
+
+function stopAllRows(): void {
+  for (const stop of running.stops) Atomics.store(stop, 0, 1);
+  for (const child of running.children) child.kill();
+}
+
+function track<T extends Int32Array | ChildProcess>(item: T, set: Set<T>): () => void {
+  if (!exitHooked) {
+    exitHooked = true;
+    process.on('exit', stopAllRows);
+  }
+  set.add(item);
+  return () => set.delete(item);
 }
 
 function positive(name: string, value: number, max: number): number {
@@ -232,6 +293,7 @@ function positive(name: string, value: number, max: number): number {
  * it must not be running already.
  */
 export async function runRace(options: RaceOptions = {}): Promise<RaceResult> {
+  if (typeof options !== 'object' || options === null) throw new PerCpuTypeError('runRace() takes an options object');
   const seconds = positive('seconds', options.seconds ?? 0.5, 600);
   const migrateHz = positive('migrateHz', options.migrateHz ?? 1000, 100_000);
   const irqHz = positive('irqHz', options.irqHz ?? 1000, 100_000);
@@ -245,10 +307,11 @@ export async function runRace(options: RaceOptions = {}): Promise<RaceResult> {
   if (maxSeconds < seconds) throw new PerCpuRangeError('maxSeconds must be at least seconds');
   if (!Number.isInteger(threads) || threads < 2) throw new PerCpuRangeError('threads must be an integer of at least 2');
   if (!Number.isInteger(windowNs) || windowNs < 0 || windowNs > 1e7) throw new PerCpuRangeError('windowNs must be an integer from 0 to 1e7');
+  // Everything that can be refused is refused before the region is set up: a call that throws changes nothing.
+  const specs = checkRows(options.rows ?? DEFAULT_RACE_ROWS);
+  if (schedulerStats().running) throw new ConflictError('runRace starts and stops the scheduler for each row: stop the running scheduler first');
   const info = region() ?? setup({ cpus: threads, ...(options.backend === undefined ? {} : { backend: options.backend }) });
   const here = info.backend;
-  const specs = options.rows ?? DEFAULT_RACE_ROWS;
-  for (const spec of specs) raceExpectation(spec, rowBackend(spec, here));
   const resolved = { threads, seconds, minMigrations, minInterrupts, maxSeconds, migrateHz, irqHz, windowNs };
 
   const rows = new Map<RaceRowSpec, RaceRow>();
@@ -294,10 +357,11 @@ function runInChild(backend: BackendName, rows: readonly RaceRowSpec[], o: Resol
   const args = [BIN, 'race', '--json', '--backend', backend, '--rows', encodeRows(rows), '--seconds', String(o.seconds),
     '--rate', String(o.migrateHz), '--irq-rate', String(o.irqHz), '--threads', String(o.threads), '--window', String(o.windowNs),
     '--min-migrations', String(o.minMigrations), '--min-interrupts', String(o.minInterrupts), '--max-seconds', String(o.maxSeconds)];
-  const env = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, [RACE_CHILD_ENV]: '1' };
   delete env['PERCPU_BACKEND'];
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { env, encoding: 'utf8', maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+    const child = execFile(process.execPath, args, { env, encoding: 'utf8', maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+      untrack();
       if (error) return reject(new Error(`the ${backend} race in a child process failed: ${stderr.trim() || error.message}`));
       try {
         resolve(JSON.parse(stdout) as RaceResult);
@@ -305,7 +369,23 @@ function runInChild(backend: BackendName, rows: readonly RaceRowSpec[], o: Resol
         reject(new Error(`the ${backend} race in a child process printed no result: ${stdout.slice(0, 200)}`, { cause }));
       }
     });
+    const untrack = track(child, running.children);
   });
+}
+
+/**
+ * Set in a child process that runs rows for runRace. Its stdin is a pipe from the parent: when it
+ * ends, the parent is gone (its process exited, or the worker that ran runRace was terminated and
+ * its handles closed), and the child exits at once rather than race on for nobody.
+ */
+const RACE_CHILD_ENV = 'PERCPU_RACE_CHILD';
+
+/** In a child of runRace (see RACE_CHILD_ENV): exits when the parent goes. Called by `percpu race`. */
+export function exitWithRaceParent(): void {
+  if (process.env[RACE_CHILD_ENV] !== '1') return;
+  process.stdin.on('end', () => process.exit(1)).on('error', () => process.exit(1));
+  process.stdin.resume();
+  process.stdin.unref(); // the pipe alone does not keep this process alive
 }
 
 /** One worker thread bound to a CPU and taking part in the scheduler. */
@@ -330,7 +410,7 @@ class RaceThread {
     worker.on('message', (reply: RaceWorkerReply) => {
       const pending = this.#pending;
       this.#pending = undefined;
-      if (reply.type === 'failed') pending?.reject(new Error(reply.message));
+      if (reply.type === 'failed') pending?.reject(deserializeError(reply.error)); // CpuTakenError stays a CpuTakenError
       else pending?.resolve(reply);
     });
   }
@@ -377,7 +457,7 @@ async function runHere(specs: readonly RaceRowSpec[], o: Resolved, backend: Back
 }
 
 async function runRow(spec: RaceRowSpec, o: Resolved, backend: BackendName, threads: RaceThread[], cpus: number[]): Promise<RaceRow> {
-  const info = METHODS[spec.method];
+  const info = methodInfo(spec);
   const counter = `percpu.race.${spec.scenario}.${spec.method}`;
   const variable = definePerCpu(counter, 'u64', 0n);
   const before = variable.sum();
@@ -386,6 +466,7 @@ async function runRow(spec: RaceRowSpec, o: Resolved, backend: BackendName, thre
   const started = process.hrtime.bigint();
   startScheduler({ migrateHz: migrate ? o.migrateHz : 0, irqHz: interrupt ? o.irqHz : 0, cpus });
   const stop = new Int32Array(new SharedArrayBuffer(4));
+  const untrack = track(stop, running.stops);
   const enough = () => {
     const now = schedulerStats();
     return (!migrate || now.migrations - s0.migrations >= o.minMigrations) && (!interrupt || now.irqsHandled - s0.irqsHandled >= o.minInterrupts);
@@ -411,6 +492,7 @@ async function runRow(spec: RaceRowSpec, o: Resolved, backend: BackendName, thre
     replies = await running;
   } finally {
     Atomics.store(stop, 0, 1);
+    untrack();
     stopScheduler();
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -2,6 +2,7 @@
  * The per-CPU region and the binding of threads to CPUs.
  */
 import * as os from 'node:os';
+import { PerCpuTypeError, describeThrown } from './errors';
 import { native, type BackendChoice, type BackendName, type NativeStats } from './native';
 
 export type { BackendChoice, BackendName };
@@ -44,6 +45,7 @@ export const DEFAULT_AREA_SIZE = 64 * 1024;
  * ConflictError. CpuSet.start() calls it for you.
  */
 export function setup(options: RegionOptions = {}): RegionInfo {
+  if (typeof options !== 'object' || options === null) throw new PerCpuTypeError('setup() takes an options object');
   const existing = native.region();
   const cpus = options.cpus ?? existing?.cpus ?? os.availableParallelism();
   const areaSize = options.areaSize ?? existing?.areaSize ?? DEFAULT_AREA_SIZE;
@@ -53,7 +55,12 @@ export function setup(options: RegionOptions = {}): RegionInfo {
 // The backend asked for and who asked: the option, else (for a new region) PERCPU_BACKEND, else
 // auto. An existing region keeps its backend unless one is named explicitly.
 function backendChoice(options: RegionOptions, exists: boolean): [BackendChoice, string] {
-  if (options.backend !== undefined) return [options.backend, `setup({ backend: '${String(options.backend)}' })`];
+  if (options.backend !== undefined) {
+    if (typeof options.backend !== 'string') {
+      throw new PerCpuTypeError(`backend must be 'auto', 'gs' or 'generic', not ${describeThrown(options.backend)}`);
+    }
+    return [options.backend, `setup({ backend: '${options.backend}' })`];
+  }
   const fromEnv = process.env['PERCPU_BACKEND'];
   if (!exists && fromEnv !== undefined && fromEnv !== '') return [fromEnv as BackendChoice, `PERCPU_BACKEND=${fromEnv}`];
   return ['auto', 'auto'];

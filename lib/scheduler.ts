@@ -9,8 +9,9 @@
  * second signal whose handler may add to a per-CPU variable on the interrupted thread, as an
  * interrupt handler would; `IrqGuard` holds those off (local_irq_save). Off unless started.
  */
-import { GuardError } from './errors';
+import { GuardError, PerCpuTypeError } from './errors';
 import { native, type NativeSchedulerStats, type NativeThreadSchedulerStats } from './native';
+import { isObject, notA } from './percpu';
 
 export interface SchedulerOptions {
   /** Swaps attempted per second, each between two participating threads (0: none). Default 1000. */
@@ -32,7 +33,10 @@ export interface ThreadSchedulerStats extends NativeThreadSchedulerStats {}
  * NotSetUpError before setup(). It stops by itself when the environment (thread) that started it ends.
  */
 export function startScheduler(options: SchedulerOptions = {}): void {
-  native.sched.start(options.migrateHz ?? 1000, options.irqHz ?? 0, options.cpus === undefined ? null : [...options.cpus]);
+  if (!isObject(options)) throw new PerCpuTypeError('startScheduler() takes an options object');
+  const { migrateHz = 1000, irqHz = 0, cpus } = options;
+  if (cpus !== undefined && !Array.isArray(cpus)) throw new PerCpuTypeError('cpus must be an array of CPU numbers');
+  native.sched.start(migrateHz, irqHz, cpus === undefined ? null : [...cpus]);
 }
 
 /** Stops the scheduler and waits for its last swap to settle. False if it was not running. */
@@ -78,18 +82,24 @@ export class IrqGuard implements Disposable {
     native.sched.irqDisable();
   }
 
+  static #own(value: unknown): IrqGuard {
+    if (!isObject(value) || !(#live in value)) throw notA('IrqGuard');
+    return value;
+  }
+
   get live(): boolean {
-    return this.#live;
+    return IrqGuard.#own(this).#live;
   }
 
   /** local_irq_restore(). Releasing twice is a GuardError. */
   release(): void {
-    if (!this.#live) throw new GuardError('this IrqGuard was already released');
-    this.#live = false;
+    const guard = IrqGuard.#own(this);
+    if (!guard.#live) throw new GuardError('this IrqGuard was already released');
+    guard.#live = false;
     native.sched.irqEnable();
   }
 
   [Symbol.dispose](): void {
-    if (this.#live) this.release();
+    if (IrqGuard.#own(this).#live) this.release();
   }
 }

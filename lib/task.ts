@@ -53,9 +53,23 @@ export async function resolveTask(t: TaskRef): Promise<(...args: unknown[]) => u
     loaded.set(t.module, module);
   }
   const namespace = await module;
-  const fn = namespace[t.name] ?? (namespace.default as Record<string, unknown> | undefined)?.[t.name];
+  // Own properties only: `constructor` or `toString`, inherited from Object.prototype by a
+  // CommonJS module's exports, are not tasks.
+  const fn = ownProperty(namespace, t.name) ?? ownProperty(namespace['default'], t.name);
   if (typeof fn !== 'function') throw new PerCpuTypeError(`${t.module} does not export a function named ${t.name}`);
   return fn as (...args: unknown[]) => unknown;
+}
+
+function ownProperty(object: unknown, name: string): unknown {
+  const isObject = (typeof object === 'object' && object !== null) || typeof object === 'function';
+  return isObject && Object.hasOwn(object, name) ? (object as Record<string, unknown>)[name] : undefined;
+}
+
+/** Checks that `t` is what task() returns (its two strings), before it is sent anywhere. */
+export function checkTaskRef(t: unknown): TaskRef {
+  const { module, name } = (typeof t === 'object' && t !== null ? t : {}) as Partial<TaskRef>;
+  if (typeof module !== 'string' || typeof name !== 'string') throw new PerCpuTypeError('a task is what task() returns');
+  return { module, name };
 }
 
 /** One encoded argument: per-CPU variables and pairs travel as shares, the rest by structured clone. */
@@ -88,20 +102,29 @@ export function encodeArgs(args: unknown[]): { encoded: EncodedArg[]; tickets: n
 /** Decodes args on the CPU that runs the task. Dynamic variables revived here are released after it. */
 export function decodeArgs(encoded: EncodedArg[]): { args: unknown[]; borrowed: Borrowed[] } {
   const borrowed: Borrowed[] = [];
-  const args = encoded.map((arg) => {
-    if ('shared' in arg && isSharedPerCpu(arg.shared)) {
-      const variable: PerCpuVariable<NumericType> = revive(arg.shared);
-      if (variable instanceof DynamicPerCpu) borrowed.push(variable);
-      return variable;
-    }
-    if ('sharedPair' in arg && isSharedPerCpuPair(arg.sharedPair)) {
-      const pair = revivePair(arg.sharedPair);
-      borrowed.push(pair);
-      return pair;
-    }
-    return (arg as { value: unknown }).value;
-  });
-  return { args, borrowed };
+  try {
+    const args = encoded.map((arg) => {
+      if ('shared' in arg && isSharedPerCpu(arg.shared)) {
+        const variable: PerCpuVariable<NumericType> = revive(arg.shared);
+        if (variable instanceof DynamicPerCpu) borrowed.push(variable);
+        return variable;
+      }
+      if ('sharedPair' in arg && isSharedPerCpuPair(arg.sharedPair)) {
+        const pair = revivePair(arg.sharedPair);
+        borrowed.push(pair);
+        return pair;
+      }
+      return (arg as { value: unknown }).value;
+    });
+    return { args, borrowed };
+  } catch (error) {
+    releaseBorrowed(borrowed); // the tickets not redeemed yet are dropped by the sender
+    throw error;
+  }
+}
+
+function releaseBorrowed(borrowed: readonly Borrowed[]): void {
+  for (const variable of borrowed) if (!variable.released) variable.release();
 }
 
 /** An error as it crosses threads. */
@@ -144,20 +167,121 @@ export function deserializeError(serialized: SerializedError): Error {
   return error;
 }
 
+/** One task to run on one CPU: where the function is, its encoded arguments, and its start barrier. */
+export interface TaskRun {
+  readonly task: TaskRef;
+  readonly args: EncodedArg[];
+  /** onEachCpu's: every CPU's task starts once all have recorded their CPU (see startTogether). */
+  readonly barrier?: StartBarrier;
+}
+
+/**
+ * The start barrier of one onEachCpu(): an Int32Array on a SharedArrayBuffer of
+ * [tasks that recorded their CPU, cancelled], and how many tasks there are.
+ */
+export interface StartBarrier {
+  readonly buffer: SharedArrayBuffer;
+  readonly tasks: number;
+}
+
+export function newStartBarrier(tasks: number): StartBarrier {
+  return { buffer: new SharedArrayBuffer(8), tasks };
+}
+
+/** No task of this barrier waits any longer (a CPU died, or close() gave up on one): each goes on. */
+export function cancelStartBarrier(barrier: StartBarrier): void {
+  const words = new Int32Array(barrier.buffer);
+  Atomics.store(words, 1, 1);
+  Atomics.notify(words, 0);
+}
+
 /** Messages between the main thread and a CPU's worker. */
-export type ToWorker = { type: 'run'; id: number; task: TaskRef; args: EncodedArg[] } | { type: 'close' };
+export type ToWorker = ({ type: 'run'; id: number } & TaskRun) | { type: 'close' };
 export type FromWorker =
   | { type: 'ready'; cpu: number }
   | { type: 'bind-failed'; error: SerializedError }
-  | { type: 'done'; id: number; ok: true; value: unknown }
-  | { type: 'done'; id: number; ok: false; error: SerializedError };
+  | ({ type: 'done'; id: number } & ({ ok: true; cpu: number | null; value: unknown } | { ok: false; cpu: number | null; error: SerializedError }));
 
-/** Runs a task on this thread with decoded args; releases what it borrowed, whatever happens. */
-export async function runHere(t: TaskRef, args: unknown[], borrowed: Borrowed[] = []): Promise<unknown> {
-  try {
-    const fn = await resolveTask(t);
-    return await fn(...args);
-  } finally {
-    for (const variable of borrowed) if (!variable.released) variable.release();
+/** What running a task here came to: the CPU it started on (null if this thread was not bound), and its value or what it threw. */
+export type TaskOutcome = { cpu: number | null; ok: true; value: unknown } | { cpu: number | null; ok: false; error: unknown };
+
+/** Preemption disabled by this thread's task runner (startTogether), not by user code. */
+let runnerPins = 0;
+
+/** How many of this thread's preempt-count levels the task runner holds (CpuSet.close() tells them from a user's CpuGuard). */
+export function runnerPinCount(): number {
+  return runnerPins;
+}
+
+type WaitAsync = (typed: Int32Array, index: number, value: number) => { async: boolean; value: Promise<string> | string };
+
+/**
+ * onEachCpu's start: records this thread's CPU with preemption off (the scheduler does not move a
+ * thread holding it), and keeps it off until every CPU's task has recorded its CPU, so that the
+ * CPUs recorded are distinct, each one the CPU its thread was on when the last task recorded. Returns
+ * the CPU and the function that turns preemption back on (the caller calls it right before the task).
+ */
+async function startTogether(barrier: StartBarrier): Promise<{ cpu: number | null; unpin: () => void }> {
+  const pinned = native.thisCpu() >= 0;
+  if (pinned) {
+    native.preemptDisable();
+    runnerPins++;
   }
+  let unpinned = !pinned;
+  const unpin = () => {
+    if (unpinned) return;
+    unpinned = true;
+    runnerPins--;
+    native.preemptEnable();
+  };
+  try {
+    const cpu = native.thisCpu();
+    const words = new Int32Array(barrier.buffer);
+    Atomics.add(words, 0, 1);
+    Atomics.notify(words, 0);
+    const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+    for (let seen = Atomics.load(words, 0); seen < barrier.tasks && Atomics.load(words, 1) === 0; seen = Atomics.load(words, 0)) {
+      const wait = waitAsync(words, 0, seen);
+      if (wait.async) await wait.value;
+    }
+    return { cpu: cpu < 0 ? null : cpu, unpin };
+  } catch (error) {
+    unpin();
+    throw error;
+  }
+}
+
+/**
+ * Runs a task on this thread (a worker, or the main thread as CPU 0): the same steps on every CPU.
+ * Per-CPU variables among the arguments are revived here as new handles (clones of the caller's),
+ * released when the task settles, whatever it did with them. `abandoned` is asked right before the
+ * function is called: true skips it. Never rejects.
+ */
+export async function runTask(run: TaskRun, abandoned: () => boolean = () => false): Promise<TaskOutcome> {
+  let cpu: number | null = null;
+  let borrowed: Borrowed[] = [];
+  let unpin = () => {};
+  try {
+    const fn = await resolveTask(run.task).catch((error: unknown) => {
+      if (run.barrier) cancelStartBarrier(run.barrier); // this CPU never starts: the others need not wait for it
+      throw error;
+    });
+    if (run.barrier) ({ cpu, unpin } = await startTogether(run.barrier));
+    else cpu = thisCpuOrNull();
+    if (abandoned()) throw new Error('abandoned before it started');
+    const decoded = decodeArgs(run.args);
+    borrowed = decoded.borrowed;
+    unpin();
+    return { cpu, ok: true, value: await fn(...decoded.args) };
+  } catch (error) {
+    return { cpu, ok: false, error };
+  } finally {
+    unpin();
+    releaseBorrowed(borrowed);
+  }
+}
+
+function thisCpuOrNull(): number | null {
+  const cpu = native.thisCpu();
+  return cpu < 0 ? null : cpu;
 }

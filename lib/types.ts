@@ -1,7 +1,7 @@
 /**
  * The numeric types of per-CPU variables, as in the Rust series' PerCpuNumeric.
  */
-import { PerCpuTypeError } from './errors';
+import { PerCpuTypeError, describeThrown } from './errors';
 import { native } from './native';
 
 /** The ten numeric types, in the native table's order (native/numeric.h). */
@@ -50,7 +50,7 @@ const TYPE_INFO: ReadonlyMap<string, TypeInfo> = new Map(NUMERIC_TYPES.map((name
 export function typeInfo<T extends NumericType>(type: T): TypeInfo<T> {
   const info = typeof type === 'string' ? TYPE_INFO.get(type) : undefined;
   if (info === undefined) {
-    throw new PerCpuTypeError(`unknown numeric type ${String(type)}: expected one of ${NUMERIC_TYPES.join(', ')}`);
+    throw new PerCpuTypeError(`unknown numeric type ${describeThrown(type)}: expected one of ${NUMERIC_TYPES.join(', ')}`);
   }
   return info as TypeInfo<T>;
 }

@@ -1,10 +1,11 @@
 /**
  * The body of a worker thread standing in for a CPU. It binds its CPU before it loads any user
- * code, then runs tasks one after another, in the order they were sent.
+ * code, then runs tasks one after another, in the order they were sent, each as CPU 0 runs its
+ * own (runTask).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { native } from './native';
-import { decodeArgs, runHere, serializeError, type FromWorker, type ToWorker } from './task';
+import { runTask, serializeError, type FromWorker, type ToWorker } from './task';
 
 const port = parentPort!;
 const { cpu } = workerData as { cpu: number };
@@ -22,23 +23,19 @@ let queue: Promise<void> = Promise.resolve();
 port.on('message', (message: ToWorker) => {
   if (message.type === 'close') {
     queue = queue.then(() => {
-      native.unbind();
+      if (native.thisCpu() >= 0) native.unbind(); // wherever the scheduler moved this thread
       port.close();
     });
     return;
   }
-  const { id, task, args: encoded } = message;
+  const { id } = message;
   queue = queue.then(async () => {
+    const outcome = await runTask(message);
+    if (!outcome.ok) return send({ type: 'done', id, cpu: outcome.cpu, ok: false, error: serializeError(outcome.error) });
     try {
-      const { args, borrowed } = decodeArgs(encoded);
-      const value = await runHere(task, args, borrowed);
-      try {
-        send({ type: 'done', id, ok: true, value });
-      } catch (error) {
-        send({ type: 'done', id, ok: false, error: serializeError(error) }); // result not cloneable
-      }
+      send({ type: 'done', id, cpu: outcome.cpu, ok: true, value: outcome.value });
     } catch (error) {
-      send({ type: 'done', id, ok: false, error: serializeError(error) });
+      send({ type: 'done', id, cpu: outcome.cpu, ok: false, error: serializeError(error) }); // result not cloneable
     }
   });
 });

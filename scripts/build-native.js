@@ -3,6 +3,7 @@
 //   sim    native/sim    percpu_sim.node   the race demo's loops (shipped, prebuilt too)
 //   accel  native/accel  percpu_accel.node the V8 fast path, for the Node that runs this script
 //   bench  native/bench  percpu_bench.node the benchmark loops (npm test, npm run bench; never shipped)
+//   fixture test/fixtures/foreign-wrap  foreign_wrap.node  another addon's wrapped objects (npm test only)
 // Usage: node scripts/build-native.js [--if-possible] [--quiet] [--rebuild] [--nodedir DIR] MODULE...
 // The build is incremental (configure once, then `node-gyp build`) unless --rebuild. With
 // --if-possible a failed build prints one line and exits 0 (install time: the binding is all a
@@ -14,7 +15,7 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 
 const ROOT = path.join(__dirname, '..');
-const MODULES = { sim: 'native/sim', accel: 'native/accel', bench: 'native/bench' };
+const MODULES = { sim: 'native/sim', accel: 'native/accel', bench: 'native/bench', fixture: 'test/fixtures/foreign-wrap' };
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -8,6 +8,10 @@
  *   PERCPU_FUZZ_SEED=n      run only seed n (to reproduce a failure)
  *   PERCPU_FUZZ_CALLS=n     calls in all, split across the seeds and threads (default 120000)
  *   PERCPU_FUZZ_THREADS=n   fuzzing threads per child: the main thread and n - 1 workers (default 3)
+ * Issue 13's classes run among the rest: receivers percpu did not make (another addon's wrapped
+ * object, a second copy of the binding's handles, either way round), calls that must throw checked
+ * to change nothing, and results built while hostile setters on Object.prototype and
+ * Array.prototype (./fuzz/hostile) stand ready to call back into percpu; none may run inside a call.
  * A model mismatch makes the child print the seed and the shortest failing sequence it found; a
  * crash (a signal, an abnormal exit) makes this test shrink the calls by rerunning them alone in
  * fresh child processes, and print the shortest sequence that still crashes.
@@ -18,7 +22,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { NUMERIC_OPS } from '../lib';
-import type { Call } from './fuzz/calls';
+import { RECEIVERS, THROWING, type Call } from './fuzz/calls';
 import { EXIT_MISMATCH, threadCalls, type ChildOptions, type Summary } from './fuzz/child';
 import { opModel } from './fuzz/model';
 import { shrink } from './fuzz/shrink';
@@ -103,13 +107,18 @@ describe('fuzzer (in a child process)', function () {
       assert.deepEqual(summary.ops, [...NUMERIC_OPS]);
       for (const op of NUMERIC_OPS) assert.ok((summary.byKind[`op ${op}`] ?? 0) > 0, `op ${op} was never called`);
       if (NUMERIC_OPS.includes('cmpxchg' as never)) assert.ok((summary.byKind['cmpxchg swapped'] ?? 0) > 0, 'no cmpxchg ever swapped');
-      for (const kind of ['alloc', 'release', 'clone', 'share', 'revive', 'readRemote', 'writeRemote', 'values', 'sum', 'token', 'bind', 'unbind', 'static', 'forge', 'guard']) {
+      for (const kind of ['alloc', 'release', 'clone', 'share', 'revive', 'readRemote', 'writeRemote', 'values', 'sum', 'token', 'bind', 'unbind', 'static', 'forge', 'guard', 'receiver', 'throwing', 'result']) {
         assert.ok((summary.byKind[kind] ?? 0) > 0, `no ${kind} call was made`);
       }
+      // Issue 13's classes, each one reached: every kind of foreign receiver, every call that must throw.
+      for (const kind of RECEIVERS) assert.ok((summary.byKind[`receiver: ${kind}`] ?? 0) > 0, `no call of a ${kind}`);
+      for (const kind of THROWING) assert.ok((summary.byKind[`throwing: ${kind}`] ?? 0) > 0, `no call that must throw: ${kind}`);
+      assert.ok(summary.setterNames > 0 && summary.setterRuns > 0, 'the hostile prototype setters were not armed');
       // Nearly every generated call runs (a few find nothing to act on); implicit releases add some.
       assert.ok(summary.executed >= 0.95 * CALLS_PER_THREAD * THREADS, `only ${summary.executed} calls ran`);
       executed += summary.executed;
       console.log(`      seed ${seed}: ${summary.executed} calls, ${summary.rejected} rejected as the model expected (${Object.entries(summary.errors).map(([name, n]) => `${name} ${n}`).join(', ')}); ${summary.sentinels} sentinels intact`);
+      console.log(`      seed ${seed}: foreign receivers ${summary.byKind['receiver']}, calls that must throw and change nothing ${summary.byKind['throwing']}, results built under ${summary.setterNames} hostile prototype setters ${summary.byKind['result']} (the setters ran ${summary.setterRuns} times, never inside a percpu call)`);
     });
   }
 

@@ -4,6 +4,7 @@
  * `taskOf('fn')` from ./helpers. Per-CPU variables given as arguments arrive here as handles
  * to the same slots; CpuSet releases them after the task.
  */
+import * as workerThreads from 'node:worker_threads';
 import * as lib from '../lib';
 import {
   CpuGuard,
@@ -443,4 +444,60 @@ export function soak(seed: number, ms: number, ...vars: AnyVar[]): SoakResult {
     expected[i] = wraps[i]!(big[i] ? (expected[i] as bigint) + BigInt(sign) * (operand as bigint) : (expected[i] as number) + sign * (operand as number));
   }
   return { cpu: me, expected, ops: n, byOp: Object.fromEntries(ops.map((op, k) => [op, counts[k]!])) };
+}
+
+// ---------------------------------------------------------------- issue 13 (test/hardening.test.ts)
+
+/** A task that never settles (close() must not wait for it forever). */
+export function neverSettles(): Promise<never> {
+  return new Promise<never>(() => {});
+}
+
+/** Releases the handle it was given; true if it was released here. */
+export function releaseArgument(v: AnyVar): boolean {
+  (v as lib.DynamicPerCpu<NumericType>).release();
+  return (v as lib.DynamicPerCpu<NumericType>).released;
+}
+
+const kept = new Map<string, AnyVar>();
+
+/** Keeps the handle it was given, under `key`, for a later task on this CPU (useKept). */
+export function keepArgument(key: string, v: AnyVar): number {
+  kept.set(key, v);
+  return cpu();
+}
+
+/** Reads this CPU's slot through a handle kept by keepArgument: the error it throws, or its value. */
+export function useKept(key: string): ErrorInfo | Value {
+  const v = kept.get(key)!;
+  kept.delete(key);
+  try {
+    return v.readRemote(cpu()) as Value;
+  } catch (error) {
+    return describeError(error);
+  }
+}
+
+/** Throws a revoked Proxy: instanceof, String() and even Object.prototype.toString throw on it. */
+export function throwRevokedProxy(): never {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  throw proxy;
+}
+
+/** Takes part in the scheduler from this CPU's thread; returns this CPU. */
+export function participateHere(): number {
+  lib.participate();
+  return cpu();
+}
+
+/** Which thread this is: the CPU the set started it for (0 for the main thread). */
+export function startedAs(): number {
+  return workerThreads.isMainThread ? 0 : (workerThreads.workerData as { cpu: number }).cpu;
+}
+
+/** Changes the object it was given and returns it: the caller's own object must not change. */
+export function mutateArgument(object: { touched: number[] }): { touched: number[] } {
+  object.touched.push(cpu());
+  return object;
 }

@@ -267,9 +267,15 @@ bool DefineHandleClass(napi_env env) {
       getter("type", Accessor<TypeOf>),
       getter("isStatic", Accessor<IsStaticOf>),
   };
-  napi_value ctor;
-  if (napi_define_class(env, "NativeHandle", NAPI_AUTO_LENGTH, Construct, nullptr, sizeof properties / sizeof properties[0],
-                        properties, &ctor) != napi_ok)
+  // The methods and accessors go on the prototype with napi_define_properties, not as
+  // napi_define_class's properties: there V8 would check a method's receiver against the class
+  // (a signature) and throw its own "Illegal invocation", a TypeError without a code. Every
+  // callback checks its receiver itself (ReceiverHandle: this copy's type tag), so every foreign
+  // receiver, another addon's wrapped object or another copy's handle, is a PerCpuTypeError.
+  napi_value ctor, prototype;
+  if (napi_define_class(env, "NativeHandle", NAPI_AUTO_LENGTH, Construct, nullptr, 0, nullptr, &ctor) != napi_ok ||
+      napi_get_named_property(env, ctor, "prototype", &prototype) != napi_ok ||
+      napi_define_properties(env, prototype, sizeof properties / sizeof properties[0], properties) != napi_ok)
     return false;
   return napi_create_reference(env, ctor, 1, &EnvData::Get(env)->handle_class) == napi_ok;
 }

@@ -119,6 +119,50 @@ export const FORGERIES = [
 
 export const GUARD_MISUSES = ['unbind while held', 'release twice', 'token after release', 'slot outside with()'] as const;
 
+/**
+ * Receivers percpu did not make (issue 13, findings 1 and 2): an entry point of this copy's
+ * native handle class on another addon's wrapped object (its words set from the call's bits) or
+ * on a handle of a second copy of the binding, that copy's entry points on our handles, and the
+ * TS classes' methods on both. Every one is a PerCpuTypeError that touches nothing.
+ */
+export const RECEIVERS = [
+  'native method on a foreign wrapped object',
+  "native method on the other copy's handle",
+  "the other copy's native method on our handle",
+  'class method on a foreign wrapped object',
+  "class method on the other copy's handle",
+] as const;
+
+/**
+ * Calls that must throw, whatever the state (each is skipped in a state where it would not), for
+ * "a call that throws changes nothing": the region, this thread's binding, preempt count,
+ * participation and interrupt depth, the scheduler, the allocator, every slot and reference the
+ * model holds, the thread's pair, are checked unchanged after each. The async ones reject
+ * before anything happens; their state is checked at once and their error when they settle.
+ */
+export const THROWING = [
+  'setup with another CPU count',
+  'setup with another area size',
+  'setup with a bad backend',
+  'typeInfo of a bad type',
+  'wrap of a bad value',
+  'startScheduler at a bad rate',
+  'startScheduler on bad CPUs',
+  'participate unbound',
+  'IrqGuard released twice',
+  'irqEnable without irqDisable',
+  'PerCpuPair.newWith bad words',
+  'cmpxchgDouble with bad words',
+  'pair writeRemote to a bad CPU',
+  "revivePair of a variable's ticket",
+  'task with a bad module',
+  'runRace with a bad row',
+  'CpuSet.start with more CPUs than the region',
+] as const;
+
+/** Results the binding builds (own data properties only: no prototype setter may run while they are made). */
+export const RESULTS = ['stats()', 'region()', 'schedulerStats()', 'threadSchedulerStats()', 'num() of a clone', 'pair readRemote'] as const;
+
 /** The variable slots and ticket slots a thread's calls use. */
 export const VAR_SLOTS = 6;
 export const TICKET_SLOTS = 3;
@@ -140,7 +184,10 @@ export type Call =
   | { c: 'unbind' }
   | { c: 'static'; name: number; type: TypeSpec; init: ValueSpec; get: boolean; dst: number }
   | { c: 'forge'; slot: number; kind: number; val: ValueSpec; cpu: CpuSpec }
-  | { c: 'guard'; slot: number; kind: number };
+  | { c: 'guard'; slot: number; kind: number }
+  | { c: 'receiver'; slot: number; kind: number; point: number; hi: number; lo: number }
+  | { c: 'throwing'; slot: number; kind: number; val: ValueSpec; cpu: CpuSpec; n: number }
+  | { c: 'result'; slot: number; kind: number; cpu: CpuSpec };
 
 const WIDE_EXPONENTS = [7, 8, 15, 16, 31, 32, 52, 53, 54, 63, 64, 65, 100, 128];
 
@@ -212,6 +259,9 @@ export function genCall(rng: Rng, options: GenOptions): Call {
     [2, 'static'],
     [4, 'forge'],
     [1, 'guard'],
+    [3, 'receiver'],
+    [4, 'throwing'],
+    [2, 'result'],
   ] as const);
   switch (kind) {
     case 'op': {
@@ -261,6 +311,12 @@ export function genCall(rng: Rng, options: GenOptions): Call {
       return { c: 'forge', slot, kind: rng.int(FORGERIES.length), val: genValue(rng), cpu: genCpu(rng, options.cpus) };
     case 'guard':
       return { c: 'guard', slot, kind: rng.int(GUARD_MISUSES.length) };
+    case 'receiver':
+      return { c: 'receiver', slot, kind: rng.int(RECEIVERS.length), point: rng.next(), hi: rng.next(), lo: rng.next() };
+    case 'throwing':
+      return { c: 'throwing', slot, kind: rng.int(THROWING.length), val: genValue(rng), cpu: genCpu(rng, options.cpus), n: rng.next() };
+    case 'result':
+      return { c: 'result', slot, kind: rng.int(RESULTS.length), cpu: genCpu(rng, options.cpus) };
   }
 }
 

@@ -25,7 +25,9 @@ import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { DynamicPerCpu, NUMERIC_OPS, bind, setup, stats, type NumericType } from '../../lib';
 import { deriveSeed, genCalls, type Call } from './calls';
+import { copyOfBinding } from '../foreign';
 import { CARPET_OWNER, Engine, type EngineConfig, type RunResult } from './engine';
+import { installHostileSetters, type HostileSetters } from './hostile';
 import { shrink } from './shrink';
 
 export const EXIT_MISMATCH = 3;
@@ -44,6 +46,8 @@ export interface ThreadReport {
   thread: number;
   threadSeed: number;
   result: RunResult;
+  /** Times a hostile prototype setter ran on this thread (the fuzzer's own code meets them; percpu's calls never do). */
+  setterRuns: number;
   failure?: {
     message: string;
     index: number;
@@ -65,6 +69,9 @@ export interface Summary {
   byKind: Record<string, number>;
   errors: Record<string, number>;
   sentinels: number;
+  /** Hostile prototype setters armed on every thread, and how often they ran (outside percpu's calls: inside, each is a failure). */
+  setterNames: number;
+  setterRuns: number;
 }
 
 /** The CPUs of a run with `threads` fuzzing threads: two of its own for each, and one held by the holder. */
@@ -72,17 +79,32 @@ export function cpusFor(threads: number): number {
   return 2 * threads + 1;
 }
 
-function engineConfig(thread: number, threads: number, lock: Int32Array, owners: Uint8Array): EngineConfig {
+/** What every fuzzing thread shares: the allocator lock, the owners of the area's bytes, the second copy of the binding. */
+interface Shared {
+  lock: Int32Array;
+  owners: Uint8Array;
+  secondCopy: string;
+}
+
+function engineConfig(thread: number, threads: number, shared: Shared, hostile: HostileSetters): EngineConfig {
   return {
     thread,
     cpus: cpusFor(threads),
     ownCpus: [thread, thread + threads],
     foreignCpu: 2 * threads,
     areaSize: AREA_SIZE,
-    lock,
-    owners,
+    lock: shared.lock,
+    owners: shared.owners,
     verifyEvery: 8,
+    hostile,
+    secondCopy: shared.secondCopy,
   };
+}
+
+/** This thread's hostile prototype setters (./hostile), armed once per thread for all its runs. */
+let hostile: HostileSetters | undefined;
+function armHostileSetters(): HostileSetters {
+  return (hostile ??= installHostileSetters());
 }
 
 /** The calls of thread `thread` of a run: a pure function of the seed and the ops the library lists. */
@@ -91,19 +113,19 @@ export function threadCalls(options: ChildOptions, thread: number): Call[] {
 }
 
 /** Runs one thread's calls; on a mismatch, shrinks them in this thread and traces the shortest list. */
-async function fuzzThread(thread: number, options: ChildOptions, lock: Int32Array, owners: Uint8Array): Promise<ThreadReport> {
-  const config = engineConfig(thread, options.threads, lock, owners);
+async function fuzzThread(thread: number, options: ChildOptions, shared: Shared): Promise<ThreadReport> {
+  const config = engineConfig(thread, options.threads, shared, armHostileSetters());
   const calls = threadCalls(options, thread);
   let run = 0;
-  const result = new Engine(config, { run: run++ }).run(calls);
-  const report: ThreadReport = { thread, threadSeed: deriveSeed(options.seed, thread), result };
+  const result = await new Engine(config, { run: run++ }).runAll(calls);
+  const report: ThreadReport = { thread, threadSeed: deriveSeed(options.seed, thread), result, setterRuns: config.hostile!.runs };
   if (result.failure === undefined) return report;
-  const shrunk = await shrink(calls.slice(0, result.failure.index + 1), (candidate) => new Engine(config, { run: run++ }).run(candidate).failure !== undefined, {
+  const shrunk = await shrink(calls.slice(0, result.failure.index + 1), async (candidate) => (await new Engine(config, { run: run++ }).runAll(candidate)).failure !== undefined, {
     tests: 1500,
     deadline: Date.now() + 90_000,
   });
   const trace: string[] = [];
-  const final = new Engine(config, { run: run++, trace: (line) => trace.push(line) }).run(shrunk.items);
+  const final = await new Engine(config, { run: run++, trace: (line) => trace.push(line) }).runAll(shrunk.items);
   const file = path.join(os.tmpdir(), `percpu-fuzz-${options.seed}-thread${thread}.json`);
   fs.writeFileSync(file, JSON.stringify(shrunk.items));
   report.failure = {
@@ -178,8 +200,8 @@ function startHolder(cpu: number): Promise<Worker> {
   });
 }
 
-function runFuzzWorker(thread: number, options: ChildOptions, lock: SharedArrayBuffer, owners: SharedArrayBuffer): Promise<ThreadReport> {
-  const worker = new Worker(__filename, { workerData: { fuzzRole: 'fuzz', thread, options, lock, owners } satisfies WorkerRole });
+function runFuzzWorker(thread: number, options: ChildOptions, lock: SharedArrayBuffer, owners: SharedArrayBuffer, secondCopy: string): Promise<ThreadReport> {
+  const worker = new Worker(__filename, { workerData: { fuzzRole: 'fuzz', thread, options, lock, owners, secondCopy } satisfies WorkerRole });
   return new Promise((resolve, reject) => {
     let report: ThreadReport | undefined;
     worker.on('message', (message: ThreadReport) => (report = message));
@@ -218,6 +240,9 @@ async function main(): Promise<number> {
   const ownersBuffer = new SharedArrayBuffer(AREA_SIZE);
   const lock = new Int32Array(lockBuffer);
   const owners = new Uint8Array(ownersBuffer);
+  const copy = copyOfBinding(); // every thread loads the second copy from here
+  process.on('exit', () => fs.rmSync(copy.dir, { recursive: true, force: true }));
+  const shared: Shared = { lock, owners, secondCopy: copy.file };
   const carpet = layCarpet(owners);
   const baseline = stats();
   const holder = await startHolder(2 * options.threads);
@@ -227,16 +252,17 @@ async function main(): Promise<number> {
     const thread = Number(values.thread);
     const calls = JSON.parse(fs.readFileSync(values.replay, 'utf8')) as Call[];
     const trace = values.trace ? (line: string) => fs.writeSync(2, `${line}\n`) : undefined;
-    const result = new Engine(engineConfig(thread, options.threads, lock, owners), { run: 0, ...(trace ? { trace } : {}) }).run(calls);
+    const config = engineConfig(thread, options.threads, shared, armHostileSetters());
+    const result = await new Engine(config, { run: 0, ...(trace ? { trace } : {}) }).runAll(calls);
     if (result.failure !== undefined) {
       process.stderr.write(`percpu fuzz replay: call #${result.failure.index}: ${result.failure.message}\n`);
       await holder.terminate();
       return EXIT_MISMATCH;
     }
-    reports = [{ thread, threadSeed: 0, result }];
+    reports = [{ thread, threadSeed: 0, result, setterRuns: config.hostile!.runs }];
   } else {
-    const workers = Array.from({ length: options.threads - 1 }, (_, i) => runFuzzWorker(i + 1, options, lockBuffer, ownersBuffer));
-    const mine = await fuzzThread(0, options, lock, owners);
+    const workers = Array.from({ length: options.threads - 1 }, (_, i) => runFuzzWorker(i + 1, options, lockBuffer, ownersBuffer, copy.file));
+    const mine = await fuzzThread(0, options, shared);
     reports = [mine, ...(await Promise.all(workers))];
   }
   holder.postMessage('go');
@@ -277,6 +303,8 @@ async function main(): Promise<number> {
     byKind: {},
     errors: {},
     sentinels: carpet.sentinels.length,
+    setterNames: armHostileSetters().names.length,
+    setterRuns: reports.reduce((n, r) => n + r.setterRuns, 0),
   };
   for (const { result } of reports) {
     summary.executed += result.executed;
@@ -289,7 +317,9 @@ async function main(): Promise<number> {
   return status;
 }
 
-type WorkerRole = { fuzzRole: 'holder'; cpu: number } | { fuzzRole: 'fuzz'; thread: number; options: ChildOptions; lock: SharedArrayBuffer; owners: SharedArrayBuffer };
+type WorkerRole =
+  | { fuzzRole: 'holder'; cpu: number }
+  | { fuzzRole: 'fuzz'; thread: number; options: ChildOptions; lock: SharedArrayBuffer; owners: SharedArrayBuffer; secondCopy: string };
 
 // Run as a script (not when test/fuzz.test.ts imports what it shares), or as one of its workers.
 if (isMainThread && require.main === module) {
@@ -309,6 +339,7 @@ if (isMainThread && require.main === module) {
     parentPort!.once('message', () => parentPort!.close());
     parentPort!.postMessage('holding');
   } else {
-    void fuzzThread(data.thread, data.options, new Int32Array(data.lock), new Uint8Array(data.owners)).then((report) => parentPort!.postMessage(report));
+    const shared: Shared = { lock: new Int32Array(data.lock), owners: new Uint8Array(data.owners), secondCopy: data.secondCopy };
+    void fuzzThread(data.thread, data.options, shared).then((report) => parentPort!.postMessage(report));
   }
 }

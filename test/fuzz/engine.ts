@@ -11,8 +11,11 @@
  * map: an allocation that overlaps anyone's bytes is a failure.
  */
 import * as lib from '../../lib';
-import { CpuGuard, DynamicPerCpu, NUMERIC_TYPES, StaticPerCpu, definePerCpu, getStaticPerCpu, revive, stats, thisCpu, typeInfo, type NumericType, type SharedPerCpu } from '../../lib';
-import { FORGERIES, GUARD_MISUSES, TICKET_SLOTS, VAR_SLOTS, type Call, type CpuSpec, type TypeSpec, type ValueSpec } from './calls';
+import { CpuGuard, DynamicPerCpu, IrqGuard, NUMERIC_OPS, NUMERIC_TYPES, PerCpuPair, StaticPerCpu, definePerCpu, getStaticPerCpu, revive, revivePair, stats, thisCpu, typeInfo, type NumericType, type SharedPerCpu } from '../../lib';
+import { native, type NativeAddon, type NativeHandle } from '../../lib/native';
+import { foreignWrapped, handleEntryPoints, handlePrototype, loadSecondCopy, type ForeignWrapped } from '../foreign';
+import { FORGERIES, GUARD_MISUSES, RECEIVERS, RESULTS, THROWING, TICKET_SLOTS, VAR_SLOTS, type Call, type CpuSpec, type TypeSpec, type ValueSpec } from './calls';
+import type { HostileSetters } from './hostile';
 import { applyOp, checkCpu, checkInteger, checkValue, opModel, sumOf, toJs, wrapBig, type Rejection } from './model';
 
 /** A thread's place among the fuzzing threads. */
@@ -32,6 +35,10 @@ export interface EngineConfig {
   owners: Uint8Array;
   /** Check every slot of every allocation after this many calls (and after every failed call). */
   verifyEvery: number;
+  /** The prototype setters armed on this thread (./hostile), or null. */
+  hostile: HostileSetters | null;
+  /** A copy of the binding at another path (../foreign copyOfBinding), for receivers of another copy. */
+  secondCopy: string;
 }
 
 export const CARPET_OWNER = 255;
@@ -52,13 +59,6 @@ const ERROR_CHECKS = {
   conflict: (e: unknown) => e instanceof lib.ConflictError && e.code === 'ERR_PERCPU_CONFLICT' && e.name === 'ConflictError',
   guard: (e: unknown) => e instanceof lib.GuardError && e.code === 'ERR_PERCPU_GUARD' && e.name === 'GuardError',
   noSpace: (e: unknown) => e instanceof lib.NoSpaceError && e.code === 'ERR_PERCPU_NO_SPACE' && e.name === 'NoSpaceError',
-  /** A forged `this` refused by V8's receiver check ("Illegal invocation") or by the TS classes. */
-  anyTypeError: (e: unknown) => e instanceof TypeError,
-  /**
-   * A native accessor (live, refCount, offset, type, isStatic) read on a forged `this`:
-   * node-addon-api's unwrap fails with a plain Error('Invalid argument'), not a TypeError.
-   */
-  anyError: (e: unknown) => e instanceof Error && !(e instanceof FuzzFailure),
   /** What newFrom()'s init function threw, passed through. */
   initThrew: (e: unknown) => e instanceof InitError,
 } as const;
@@ -135,11 +135,11 @@ function fmt(value: unknown): string {
   if (typeof value === 'symbol') return 'Symbol()';
   if (value === null || value === undefined) return String(value);
   if (typeof value === 'function') return 'function';
-  if (value instanceof DynamicPerCpu || value instanceof StaticPerCpu) return 'a handle';
   try {
-    return JSON.stringify(value) ?? Object.prototype.toString.call(value);
+    if (value instanceof DynamicPerCpu || value instanceof StaticPerCpu) return 'a handle';
+    return JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? lib.describeThrown(value);
   } catch {
-    return Object.prototype.toString.call(value);
+    return lib.describeThrown(value); // a revoked Proxy throws even on instanceof
   }
 }
 
@@ -160,10 +160,27 @@ export class Engine {
   #index = -1;
   readonly #result: RunResult = { executed: 0, rejected: 0, skipped: 0, byKind: {}, errors: {}, statics: 0, staticBytes: 0 };
   #nativeProto: object | undefined;
+  #holdingLock = false;
+  /** Receivers made by others (issue 13), made on first use. */
+  #foreign: ForeignWrapped | undefined;
+  #otherCopy: { addon: NativeAddon; handle: NativeHandle; values: bigint[] } | undefined;
+  /** This thread's u64 pair, made on first use, and its words by CPU (only calls that throw touch it). */
+  #pair: { pair: PerCpuPair; words: [bigint, bigint][] } | undefined;
+  /** Checks of async calls (their rejection), made when they settle: see settled(). */
+  readonly #later: Promise<{ index: number; message: string } | null>[] = [];
 
   constructor(config: EngineConfig, options: RunOptions) {
     this.#config = config;
     this.#options = options;
+  }
+
+  /** Runs `calls` (see run()), then waits for the async calls' checks. */
+  async runAll(calls: readonly Call[]): Promise<RunResult> {
+    const result = this.run(calls);
+    for (const check of await Promise.all(this.#later)) {
+      if (check !== null && result.failure === undefined) result.failure = check;
+    }
+    return result;
   }
 
   /** Runs `calls` from an unbound thread; stops at the first failure. Cleans up after itself. */
@@ -206,12 +223,23 @@ export class Engine {
   #attempt<T>(kind: string, line: string, fn: () => T, allowed: readonly ErrorKind[], afterFailure?: () => void): Outcome<T> {
     this.#options.trace?.(line);
     this.#count(kind);
+    const hostile = this.#config.hostile;
+    const before = this.#snapshot();
+    const hits = hostile?.hits ?? 0;
     let outcome: Outcome<T>;
     try {
+      if (hostile !== null) hostile.inside = true;
       outcome = { ok: true, value: fn() };
     } catch (error) {
       if (error instanceof FuzzFailure) throw error;
       outcome = { ok: false, error };
+    } finally {
+      if (hostile !== null) hostile.inside = false;
+    }
+    if (hostile !== null && hostile.hits !== hits) this.#fail(`${line}: ${hostile.hits - hits} prototype setter(s) ran inside the call`);
+    if (!outcome.ok) {
+      const after = this.#snapshot();
+      if (after !== before) this.#fail(`${line}: threw, yet changed this thread's state from ${before} to ${after}`);
     }
     if (outcome.ok && allowed.length > 0) this.#fail(`${line}: succeeded (returned ${fmt(outcome.value)}), expected ${allowed.join(' or ')}`);
     if (!outcome.ok) {
@@ -230,14 +258,56 @@ export class Engine {
     return outcome;
   }
 
+  /**
+   * What a call that throws must leave as it was, besides the model's slots and references (checked
+   * by #verifyAll) and the allocator (checked by #allocatorCall): the region, this thread's CPU,
+   * preempt count, participation and interrupt depth, whether the scheduler runs, this thread's pair.
+   */
+  #snapshot(): string {
+    const thread = lib.threadSchedulerStats();
+    const pair = this.#pair === undefined ? null : this.#pair.pair.values();
+    return JSON.stringify(
+      [lib.region(), native.thisCpu(), native.preemptCount(), thread.participating, thread.irqDepth, lib.schedulerStats().running, pair],
+      (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v),
+    );
+  }
+
+  /**
+   * #attempt for an async call that must reject: it must change nothing by the time it returns
+   * (checked at once), and reject with one of `allowed` (checked when it settles, by runAll()).
+   */
+  #attemptAsync(kind: string, line: string, fn: () => Promise<unknown>, allowed: readonly ErrorKind[]): void {
+    const outcome = this.#attempt(kind, line, () => {
+      const promise = fn();
+      promise.catch(() => {}); // checked below
+      return promise;
+    }, []);
+    if (!outcome.ok) return;
+    const index = this.#index;
+    this.#verifyAll();
+    this.#later.push(
+      outcome.value.then(
+        (value) => ({ index, message: `${line}: resolved (${fmt(value)}), expected ${allowed.join(' or ')}` }),
+        (error: unknown) => {
+          if (allowed.some((k) => ERROR_CHECKS[k](error as never))) return null;
+          const e = error as { name?: unknown; code?: unknown; message?: unknown };
+          return { index, message: `${line}: rejected with ${String(e?.name)} (code ${String(e?.code)}: ${String(e?.message)}), expected ${allowed.join(' or ')}` };
+        },
+      ),
+    );
+  }
+
   /** #attempt for calls that may allocate or free: under the shared lock, with the stats() delta checked. */
   /** Runs `fn` holding the allocator lock that all fuzzing threads share: every allocation and release happens under it. */
   #locked<T>(fn: () => T): T {
+    if (this.#holdingLock) throw new Error('the allocator lock is not reentrant: a locked call made another'); // would wait forever
     const lock = this.#config.lock;
     while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) Atomics.wait(lock, 0, 1, 5);
+    this.#holdingLock = true;
     try {
       return fn();
     } finally {
+      this.#holdingLock = false;
       Atomics.store(lock, 0, 0);
       Atomics.notify(lock, 0, 1);
     }
@@ -301,6 +371,12 @@ export class Engine {
     }
     const cpu = thisCpu();
     if (cpu !== this.#cpu) this.#fail(`thisCpu() is ${cpu}, the model has ${this.#cpu}`);
+    if (this.#pair !== undefined) {
+      const actual = this.#pair.pair.values();
+      if (actual.some((words, c) => words[0] !== this.#pair!.words[c]![0] || words[1] !== this.#pair!.words[c]![1])) {
+        this.#fail(`the thread's pair holds ${fmt(actual)}, the model has ${fmt(this.#pair.words)}`);
+      }
+    }
   }
 
   // ------------------------------------------------------------------ resolving specs
@@ -471,6 +547,9 @@ export class Engine {
       case 'static': return this.#static(call);
       case 'forge': return this.#forge(call);
       case 'guard': return this.#guard(call);
+      case 'receiver': return this.#receiver(call);
+      case 'throwing': return this.#throwing(call);
+      case 'result': return this.#resultCall(call);
     }
   }
 
@@ -834,10 +913,15 @@ export class Engine {
     const cpuArg = this.#cpuArg(call.cpu);
     const { proto, ctor } = this.#proto();
     const fake = () => Object.create(proto) as object;
-    const dynamicShaped = (handle: unknown) => Object.assign(Object.create(DynamicPerCpu.prototype) as object, { type: entry?.alloc.type ?? 'u32', handle }) as unknown as DynamicPerCpu<NumericType>;
+    // Own data properties (not Object.assign, a [[Set]]): a hostile setter must meet only percpu's own code inside the call.
+    const dynamicShaped = (handle: unknown) =>
+      Object.defineProperties(Object.create(DynamicPerCpu.prototype) as object, {
+        type: { value: entry?.alloc.type ?? 'u32', enumerable: true },
+        handle: { value: handle, enumerable: true },
+      }) as unknown as DynamicPerCpu<NumericType>;
     const ticketBase = 2 ** 45 + call.kind; // never issued: tickets count up from 1
     let fn: () => unknown;
-    let errors: ErrorKind[] = ['anyTypeError'];
+    let errors: ErrorKind[] = ['type']; // every forged receiver: a PerCpuTypeError with its code
     switch (kind) {
       case 'new NativeHandle()':
         fn = () => new ctor();
@@ -870,18 +954,21 @@ export class Engine {
         const names = ['live', 'refCount', 'offset', 'type', 'isStatic'];
         const name = names[Math.abs(typeof cpuArg === 'number' && Number.isInteger(cpuArg) ? cpuArg : 0) % names.length]!;
         fn = () => Reflect.get(proto, name, fake());
-        errors = ['anyError'];
         break;
       }
       case 'readRemote of Object.create(DynamicPerCpu.prototype)':
         fn = () => DynamicPerCpu.prototype.readRemote.call(Object.create(DynamicPerCpu.prototype) as DynamicPerCpu<'u32'>, cpuArg as number);
         break;
-      case 'num() of a DynamicPerCpu-shaped object':
-        fn = () => DynamicPerCpu.prototype.num.call(dynamicShaped({ ...(entry === undefined ? {} : { offset: entry.alloc.offset, live: true }) }));
+      case 'num() of a DynamicPerCpu-shaped object': {
+        const shaped = dynamicShaped({ ...(entry === undefined ? {} : { offset: entry.alloc.offset, live: true }) });
+        fn = () => DynamicPerCpu.prototype.num.call(shaped);
         break;
-      case 'writeRemote of a DynamicPerCpu around Object.create(proto)':
-        fn = () => DynamicPerCpu.prototype.writeRemote.call(dynamicShaped(fake()), cpuArg as number, value as never);
+      }
+      case 'writeRemote of a DynamicPerCpu around Object.create(proto)': {
+        const shaped = dynamicShaped(fake());
+        fn = () => DynamicPerCpu.prototype.writeRemote.call(shaped, cpuArg as number, value as never);
         break;
+      }
       case 'revive of an unknown ticket':
         fn = () => revive({ percpu: 'dynamic', type: 'u32', ticket: ticketBase });
         errors = ['released'];
@@ -977,6 +1064,302 @@ export class Engine {
     this.#verifyAll();
   }
 
+  // ---------------------------------------------------------------- issue 13's classes
+
+  /** This thread's pair: made on first use, under the lock, its 16 bytes recorded as this thread's. */
+  #threadPair(): { pair: PerCpuPair; words: [bigint, bigint][] } {
+    if (this.#pair !== undefined) return this.#pair;
+    const words = Array.from({ length: this.#config.cpus }, (_, cpu): [bigint, bigint] => [BigInt(this.#config.thread * 1000 + cpu), ~BigInt(cpu) & 0xffffffffffffffffn]);
+    const pair = this.#locked(() => {
+      const made = PerCpuPair.newZero();
+      words.forEach((w, cpu) => made.writeRemote(cpu, w));
+      const offset = made.handle.offset;
+      const owners = this.#config.owners;
+      for (let b = offset; b < offset + 16; b++) {
+        if (owners[b] !== 0) this.#fail(`the thread's pair at offset ${offset} overlaps byte ${b}`);
+        owners[b] = this.#config.thread + 1;
+      }
+      return made;
+    });
+    return (this.#pair = { pair, words });
+  }
+
+  /** The second copy of the binding on this thread, and a u64 of its own (values 3 * cpu + 1). */
+  #other(): { addon: NativeAddon; handle: NativeHandle; values: bigint[] } {
+    if (this.#otherCopy !== undefined) return this.#otherCopy;
+    const addon = loadSecondCopy(this.#config.secondCopy, this.#config.cpus);
+    const values = Array.from({ length: this.#config.cpus }, (_, cpu) => BigInt(3 * cpu + 1));
+    const handle = addon.allocateFrom(typeInfo('u64').index, values);
+    return (this.#otherCopy = { addon, handle, values });
+  }
+
+  /** The class methods a receiver of another kind is offered (each a PerCpuTypeError on anything its class did not make). */
+  #classEntryPoints(): { name: string; call: (self: unknown) => unknown }[] {
+    const method = (proto: object, className: string, name: string, ...args: unknown[]) => ({
+      name: `${className}.${name}`,
+      call: (self: unknown) => {
+        const d = Object.getOwnPropertyDescriptor(proto, name)!;
+        return d.get !== undefined ? d.get.call(self) : (d.value as (...a: unknown[]) => unknown).apply(self, args);
+      },
+    });
+    return [
+      method(lib.PerCpuVariable.prototype, 'PerCpuVariable', 'num'),
+      method(lib.PerCpuVariable.prototype, 'PerCpuVariable', 'readRemote', 0),
+      method(lib.PerCpuVariable.prototype, 'PerCpuVariable', 'sum'),
+      method(lib.PerCpuVariable.prototype, 'PerCpuVariable', 'offset'),
+      method(DynamicPerCpu.prototype, 'DynamicPerCpu', 'release'),
+      method(DynamicPerCpu.prototype, 'DynamicPerCpu', 'share'),
+      method(DynamicPerCpu.prototype, 'DynamicPerCpu', 'refCount'),
+      method(StaticPerCpu.prototype, 'StaticPerCpu', 'share'),
+      method(PerCpuPair.prototype, 'PerCpuPair', 'readRemote', 0),
+      method(PerCpuPair.prototype, 'PerCpuPair', 'release'),
+      method(PerCpuPair.prototype, 'PerCpuPair', 'handle'),
+      method(CpuGuard.prototype, 'CpuGuard', 'live'),
+      method(CpuGuard.prototype, 'CpuGuard', 'release'),
+      method(IrqGuard.prototype, 'IrqGuard', 'release'),
+      method(lib.PerCpuToken.prototype, 'PerCpuToken', 'with', () => 1),
+    ];
+  }
+
+  #receiver(call: Extract<Call, { c: 'receiver' }>): void {
+    const kind = RECEIVERS[call.kind]!;
+    const entry = this.#entryFrom(call.slot);
+    const bits = (BigInt(call.hi) << 32n) | BigInt(call.lo);
+    const foreign = (this.#foreign ??= foreignWrapped(bits));
+    foreign.fill(bits);
+    const other = this.#other();
+    const ours = this.#proto().proto;
+    const pick = <T>(items: readonly T[]) => items[call.point % items.length]!;
+    let name: string;
+    let fn: () => unknown;
+    switch (kind) {
+      case 'native method on a foreign wrapped object':
+      case "native method on the other copy's handle": {
+        const point = pick(handleEntryPoints(ours));
+        const receiver = kind === 'native method on a foreign wrapped object' ? foreign : other.handle;
+        name = `NativeHandle.${point.name}`;
+        fn = () => point.call(receiver);
+        break;
+      }
+      case "the other copy's native method on our handle": {
+        if (entry === undefined) return;
+        const point = pick(handleEntryPoints(handlePrototype(other.handle)));
+        const handle = (entry.v as unknown as { handle: NativeHandle }).handle;
+        name = `the other copy's NativeHandle.${point.name}`;
+        fn = () => point.call(handle);
+        break;
+      }
+      case 'class method on a foreign wrapped object':
+      case "class method on the other copy's handle": {
+        const point = pick(this.#classEntryPoints());
+        const receiver = kind === 'class method on a foreign wrapped object' ? foreign : other.handle;
+        name = point.name;
+        fn = () => point.call(receiver);
+        break;
+      }
+    }
+    this.#count(`receiver: ${kind}`, false);
+    this.#attempt('receiver', `/* ${kind} */ ${name}.call(receiver) /* words ${fmt(bits)} */`, fn, ['type']);
+    const words = foreign.words();
+    if (words.some((w) => w !== bits)) this.#fail(`${kind}: the foreign object's words changed to ${fmt(words)}`);
+    const theirs = Array.from({ length: this.#config.cpus }, (_, cpu) => other.handle.readRemote(cpu));
+    if (theirs.some((v, cpu) => v !== other.values[cpu])) this.#fail(`${kind}: the other copy's slots changed to ${fmt(theirs)}`);
+    this.#verifyAll();
+  }
+
+  #throwing(call: Extract<Call, { c: 'throwing' }>): void {
+    const kind = THROWING[call.kind]!;
+    const cfg = this.#config;
+    const entry = this.#entryFrom(call.slot);
+    const pick = <T>(items: readonly T[]) => items[call.n % items.length]!;
+    const line = (text: string) => {
+      this.#count(`throwing: ${kind}`, false);
+      return `/* must throw: ${kind} */ ${text}`;
+    };
+    const plain = (text: string, fn: () => unknown, errors: ErrorKind[]) => void this.#attempt('throwing', line(text), fn, errors);
+    const allocator = (text: string, fn: () => unknown, errors: ErrorKind[]) =>
+      void this.#allocatorCall('throwing', line(text), fn, errors, () => this.#fail(`${text} succeeded`));
+    switch (kind) {
+      case 'setup with another CPU count':
+        return plain(`setup({ cpus: ${cfg.cpus + 1} })`, () => lib.setup({ cpus: cfg.cpus + 1 }), ['conflict']);
+      case 'setup with another area size':
+        return plain(`setup({ areaSize: ${cfg.areaSize * 2} })`, () => lib.setup({ areaSize: cfg.areaSize * 2 }), ['conflict']);
+      case 'setup with a bad backend': {
+        const backend = pick(hostileValues());
+        return plain(`setup({ backend: ${fmt(backend)} })`, () => lib.setup({ backend: backend as never }), ['type']);
+      }
+      case 'typeInfo of a bad type': {
+        const type = pick(hostileValues());
+        return plain(`typeInfo(${fmt(type)})`, () => typeInfo(type as never), ['type']);
+      }
+      case 'wrap of a bad value': {
+        const type = entry?.alloc.type ?? 'u8';
+        const value = this.#value(call.val, type);
+        const big = typeInfo(type).big;
+        if (typeof value === (big ? 'bigint' : 'number') && (typeof value !== 'number' || Number.isInteger(value))) return; // wrap() wraps any integer of the type's JS type
+        return plain(`wrap(${fmt(type)}, ${fmt(value)})`, () => lib.wrap(type, value as never), ['type']);
+      }
+      case 'startScheduler at a bad rate': {
+        const rate = pick<unknown>([1e-10, 0.5, -1, 100_000.5, 1e6, -1e-300, NaN, Infinity, -Infinity, '1000', null, 1n, {}]);
+        const key = call.n & 1 ? 'irqHz' : 'migrateHz';
+        const errors: ErrorKind[] = typeof rate === 'number' && Number.isFinite(rate) ? ['range'] : ['type'];
+        return plain(`startScheduler({ migrateHz: 0, ${key}: ${fmt(rate)} })`, () => lib.startScheduler({ migrateHz: 0, [key]: rate }), errors);
+      }
+      case 'startScheduler on bad CPUs': {
+        const cpus = pick<unknown>([[0.5], [-1], [cfg.cpus], [1024], [2 ** 32], 5, ['0'], [NaN], [0n], { length: 1, 0: 0 }, null, [{}]]);
+        const range = Array.isArray(cpus) && typeof cpus[0] === 'number' && Number.isInteger(cpus[0]);
+        return plain(`startScheduler({ cpus: ${fmt(cpus)} })`, () => lib.startScheduler({ cpus: cpus as number[] }), [range ? 'range' : 'type']);
+      }
+      case 'participate unbound':
+        if (this.#cpu !== null) return; // bound, it would take part
+        return plain('participate()', () => lib.participate(), ['notBound']);
+      case 'IrqGuard released twice':
+        return plain('{ const g = new IrqGuard(); g.release(); g.release(); }', () => {
+          const guard = new IrqGuard();
+          guard.release();
+          guard.release();
+        }, ['guard']);
+      case 'irqEnable without irqDisable':
+        return plain('native.sched.irqEnable()', () => native.sched.irqEnable(), ['guard']);
+      case 'PerCpuPair.newWith bad words': {
+        const words = pick(BAD_PAIRS);
+        return allocator(`PerCpuPair.newWith(${fmt(words)})`, () => PerCpuPair.newWith(words as never), pairErrors(words));
+      }
+      case 'cmpxchgDouble with bad words': {
+        const { pair } = this.#threadPair();
+        const words = pick(BAD_PAIRS);
+        const errors = pairErrors(words);
+        if (this.#cpu === null) errors.push('notBound');
+        const [old, value] = call.n & 1 ? [words, [0n, 0n]] : [[0n, 0n], words];
+        return plain(`pair.cmpxchgDouble(${fmt(old)}, ${fmt(value)})`, () => pair.cmpxchgDouble(old as never, value as never), errors);
+      }
+      case 'pair writeRemote to a bad CPU': {
+        const { pair } = this.#threadPair();
+        const cpuArg = this.#cpuArg(call.cpu);
+        const cpu = checkCpu(cpuArg, cfg.cpus);
+        if (cpu.ok) return; // a good CPU: the write would land
+        return plain(`pair.writeRemote(${fmt(cpuArg)}, [1n, 2n])`, () => pair.writeRemote(cpuArg as number, [1n, 2n]), [cpu.error]);
+      }
+      case "revivePair of a variable's ticket": {
+        if (entry === undefined || !entry.live || !(entry.v instanceof DynamicPerCpu)) return;
+        const v = entry.v;
+        this.#locked(() => {
+          const shared = v.share() as SharedPerCpu & { ticket: number };
+          entry.alloc.refs++; // the ticket's reference, until it is revived and released below
+          const before = stats();
+          try {
+            this.#attempt('throwing', line(`revivePair({ percpu: 'pair', ticket: ${shared.ticket} })`), () => revivePair({ percpu: 'pair', ticket: shared.ticket }), ['type']);
+            const after = stats();
+            if (JSON.stringify(after) !== JSON.stringify(before)) this.#fail(`revivePair of a variable's ticket changed stats() from ${fmt(before)} to ${fmt(after)}`);
+          } finally {
+            (revive(shared) as DynamicPerCpu<NumericType>).release(); // the ticket was left to redeem
+            entry.alloc.refs--;
+          }
+        });
+        return;
+      }
+      case 'task with a bad module': {
+        const [module, name] = pick<[unknown, unknown]>([['./tasks', 'f'], ['tasks.js', 'f'], ['', 'f'], [5, 'f'], [null, 'f'], [{}, 'f'], ['/abs/tasks.js', ''], ['/abs/tasks.js', 5], ['/abs/tasks.js', null]]);
+        return plain(`task(${fmt(module)}, ${fmt(name)})`, () => lib.task(module as string, name as string), ['type']);
+      }
+      case 'runRace with a bad row': {
+        const rows = pick<unknown>([
+          [{ scenario: 'migration', method: 'bogus' }],
+          [{ scenario: 'migration', method: 'constructor' }],
+          [{ scenario: 'toString', method: 'raw' }],
+          [{ scenario: 'interrupts', method: 'js-rmw' }],
+          [{ scenario: 'interrupts', method: 'js-add', backend: 'generic' }],
+          [{ scenario: 'migration', method: 'raw', backend: 'fast' }],
+          [null],
+          'migration:raw',
+        ]);
+        return this.#attemptAsync('throwing', line(`runRace({ rows: ${fmt(rows)} })`), () => lib.runRace({ rows: rows as never }), ['type']);
+      }
+      case 'CpuSet.start with more CPUs than the region':
+        return this.#attemptAsync('throwing', line(`CpuSet.start({ cpus: ${cfg.cpus + 1} })`), () => lib.CpuSet.start({ cpus: cfg.cpus + 1 }), ['range']);
+    }
+  }
+
+  /** A result the binding builds: right, made of own data properties, with no prototype setter run (#attempt checks that). */
+  #resultCall(call: Extract<Call, { c: 'result' }>): void {
+    const kind = RESULTS[call.kind]!;
+    const ownData = (value: unknown, keys: readonly string[], what: string) => {
+      const names = Object.getOwnPropertyNames(value).sort();
+      if (names.join() !== [...keys].sort().join()) this.#fail(`${what}: own properties ${names.join()}, expected ${[...keys].sort().join()}`);
+      for (const name of names) {
+        if (!('value' in Object.getOwnPropertyDescriptor(value, name)!)) this.#fail(`${what}.${name} is not a data property`);
+      }
+    };
+    switch (kind) {
+      case 'stats()': {
+        const outcome = this.#attempt('result', 'stats()', () => stats(), []);
+        if (outcome.ok) ownData(outcome.value, ['liveAllocations', 'bytesInUse', 'freeBytes', 'largestFree', 'freeBlocks', 'outstandingTickets'], 'stats()');
+        return;
+      }
+      case 'region()': {
+        const outcome = this.#attempt('result', 'region()', () => lib.region(), []);
+        if (!outcome.ok) return;
+        ownData(outcome.value, ['cpus', 'areaSize', 'backend', 'backendReason', 'fellBack', 'gsMethod'], 'region()');
+        if (outcome.value?.cpus !== this.#config.cpus || outcome.value.areaSize !== this.#config.areaSize) this.#fail(`region() is ${fmt(outcome.value)}`);
+        return;
+      }
+      case 'schedulerStats()': {
+        const outcome = this.#attempt('result', 'schedulerStats()', () => lib.schedulerStats(), []);
+        if (!outcome.ok) return;
+        if (outcome.value.running !== false || outcome.value.cpus !== null) this.#fail(`schedulerStats() is ${fmt(outcome.value)}`);
+        ownData(outcome.value, SCHEDULER_STATS_KEYS, 'schedulerStats()');
+        return;
+      }
+      case 'threadSchedulerStats()': {
+        const outcome = this.#attempt('result', 'threadSchedulerStats()', () => lib.threadSchedulerStats(), []);
+        if (!outcome.ok) return;
+        ownData(outcome.value, ['participating', 'tid', 'cpu', 'handled', 'migrations', 'declined', 'irqs', 'irqDepth'], 'threadSchedulerStats()');
+        if (outcome.value.cpu !== (this.#cpu ?? -1) || outcome.value.participating || outcome.value.irqDepth !== 0) this.#fail(`threadSchedulerStats() is ${fmt(outcome.value)}`);
+        return;
+      }
+      case 'num() of a clone': {
+        const source = this.#entryFrom(call.slot);
+        if (source === undefined || !source.live || !(source.v instanceof DynamicPerCpu)) return;
+        const v = source.v;
+        this.#locked(() => {
+          const clone = v.clone();
+          try {
+            const outcome = this.#attempt('result', `${source.label}.clone().num()`, () => clone.num(), []);
+            if (!outcome.ok) return;
+            ownData(outcome.value, NUMERIC_OPS, 'num()');
+            if (!Object.isFrozen(outcome.value)) this.#fail('num() is not frozen');
+          } finally {
+            clone.release();
+          }
+        });
+        return;
+      }
+      case 'pair readRemote': {
+        const model = this.#threadPair();
+        const cpuArg = this.#cpuArg(call.cpu);
+        const cpu = checkCpu(cpuArg, this.#config.cpus);
+        const outcome = this.#attempt('result', `pair.readRemote(${fmt(cpuArg)})`, () => model.pair.readRemote(cpuArg as number), cpu.ok ? [] : [cpu.error]);
+        if (!outcome.ok) return;
+        ownData(outcome.value, ['0', '1', 'length'], 'pair.readRemote()');
+        const expected = model.words[(cpu as { value: number }).value]!;
+        if (outcome.value[0] !== expected[0] || outcome.value[1] !== expected[1]) this.#fail(`pair.readRemote(${fmt(cpuArg)}) is ${fmt(outcome.value)}, the model has ${fmt(expected)}`);
+        return;
+      }
+    }
+  }
+
+  /** Releases this thread's pair under the lock, and gives its bytes back. */
+  #releasePair(): void {
+    const held = this.#pair;
+    if (held === undefined) return;
+    this.#pair = undefined;
+    this.#locked(() => {
+      const offset = held.pair.handle.offset;
+      held.pair.release();
+      this.#config.owners.fill(0, offset, offset + 16);
+    });
+  }
+
   /** Releases a handle under the lock; gives its bytes back if stats() says that freed the allocation. */
   #forceRelease(handle: () => DynamicPerCpu<NumericType>, alloc: Alloc): void {
     this.#locked(() => {
@@ -1008,6 +1391,9 @@ export class Engine {
       }
       for (const entry of this.#slots) if (entry?.live && entry.v instanceof DynamicPerCpu) this.#release(entry);
       for (const alloc of this.#allocs) if (!alloc.isStatic) this.#fail(`a ${alloc.type} at ${alloc.offset} is still allocated after every handle and ticket was released`);
+      this.#releasePair();
+      this.#otherCopy?.handle.release();
+      this.#otherCopy = undefined;
       if (thisCpu() !== null) lib.unbind();
     } catch (error) {
       if (!failed) {
@@ -1025,6 +1411,11 @@ export class Engine {
           this.#forceRelease(() => v, entry.alloc);
         }
       }
+      try {
+        this.#releasePair();
+      } catch {
+        // left allocated
+      }
       if (thisCpu() !== null) {
         try {
           lib.unbind();
@@ -1035,3 +1426,26 @@ export class Engine {
     }
   }
 }
+
+/** Values that are no type name and no backend name: not strings, strings of no meaning, or worse. */
+function hostileValues(): unknown[] {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  return [Object.create(null), 'u128', 'U8', '', 8, null, Symbol('x'), {}, ['u8'], { toString: () => 'u8' }, proxy, 1n, 'bogus'];
+}
+
+/** Words a pair refuses: not two, not bigints, out of u64. */
+const BAD_PAIRS: readonly unknown[] = [[1n], [1n, 2n, 3n], [1, 2n], [1n, -1n], [2n ** 64n, 0n], 'ab', null, [0n, 0.5], [0n, Object(1n)], {}];
+
+/** The error a pair's words give: a PerCpuTypeError for a shape or a JS type, a PerCpuRangeError for a bigint out of u64. */
+function pairErrors(words: unknown): ErrorKind[] {
+  if (!Array.isArray(words) || words.length !== 2) return ['type'];
+  return words.some((w) => typeof w !== 'bigint') ? ['type'] : ['range'];
+}
+
+/** What schedulerStats() has, every one an own data property. */
+const SCHEDULER_STATS_KEYS = [
+  'running', 'migrateHz', 'irqHz', 'cpus', 'participants', 'signals', 'requests', 'migrations', 'skippedGuard', 'timedOut', 'partnerGone',
+  'irqsSent', 'irqsHandled', 'irqsCoalesced', 'migrationsCoalesced', 'checksPassed', 'checkFailures', 'verifications', 'violations',
+  'strays', 'staleSignals', 'drained', 'sendFailures',
+];

@@ -20,6 +20,7 @@ import {
   PerCpuToken,
   PerCpuVariable,
   StaticPerCpu,
+  TaskAbandonedError,
   TaskError,
   definePerCpu,
   getStaticPerCpu,
@@ -36,7 +37,10 @@ import {
   thisCpu,
   typeInfo,
   wrap,
+  type AbandonedTask,
   type BigNumericType,
+  type CloseOptions,
+  type CloseReport,
   type NumericOp,
   type NumericType,
   type PerCpuNumeric,
@@ -144,6 +148,15 @@ expectTypeOf(region()).toEqualTypeOf<RegionInfo | null>();
 expectTypeOf(CpuSet.start({ cpus: 2 })).toEqualTypeOf<Promise<CpuSet>>();
 expectTypeOf<TaskError['cpu']>().toEqualTypeOf<number>();
 expectTypeOf<CpuDiedError['exitCode']>().toEqualTypeOf<number>();
+expectTypeOf<TaskAbandonedError['task']>().toEqualTypeOf<string>();
+declare const openSet: CpuSet;
+expectTypeOf(openSet.close()).toEqualTypeOf<Promise<CloseReport>>();
+expectTypeOf(openSet.close({ timeoutMs: 500 })).toEqualTypeOf<Promise<CloseReport>>();
+expectTypeOf<CloseReport['abandoned'][number]>().toEqualTypeOf<AbandonedTask>();
+expectTypeOf<AbandonedTask>().toEqualTypeOf<{ readonly cpu: number; readonly module: string; readonly name: string }>();
+// @ts-expect-error: timeoutMs is a number of milliseconds
+void openSet.close({ timeoutMs: '500' });
+void openSet.close({ timeoutMs: 500 } satisfies CloseOptions);
 
 // A variable whose type is only known as NumericType takes number | bigint: the addon checks
 // the value at run time (a PerCpuTypeError), the types cannot.
