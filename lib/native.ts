@@ -194,6 +194,11 @@ function firstLine(error: unknown): string {
   return String((error as Error)?.message ?? error).split('\n')[0]!;
 }
 
+/** An error's whole message on one line (Node's refusal of a module of another ABI takes two). */
+function oneLine(error: unknown): string {
+  return String((error as Error)?.message ?? error).trim().replace(/\s*\n\s*/g, ' ');
+}
+
 /**
  * Where the binding is loaded from: node-gyp-build's choice (build/Release, else the prebuilt
  * binary for this platform), unless PERCPU_ADDON names another build of the same sources (the
@@ -282,7 +287,7 @@ function loadAccelerator(): FastPathInfo {
       accel = requireNode(candidate) as AcceleratorExports;
     } catch (error) {
       // Node refuses an accelerator built for another ABI before any of its code runs.
-      refusals.push(`${candidate} refused by Node: ${firstLine(error)}`);
+      refusals.push(`${candidate} refused by Node: ${oneLine(error)}`);
       continue;
     }
     if (accel.nodeAbi !== process.versions.modules || v8Line(accel.v8Version) !== v8Line(process.versions.v8)) {
@@ -298,7 +303,7 @@ function loadAccelerator(): FastPathInfo {
     return {
       active: true,
       path: candidate,
-      reason: `the accelerator for Node ${accel.nodeVersion} (ABI ${accel.nodeAbi}, V8 ${accel.v8Version}): V8 fast API calls, declared for V8 ${accel.fastCalls}`,
+      reason: `the accelerator for Node ${accel.nodeVersion} (ABI ${accel.nodeAbi}, V8 ${accel.v8Version})`,
       fastOps: Object.freeze(Object.fromEntries(Object.entries(accel.fastOps).map(([type, ops]) => [type, Object.freeze(ops)]))),
     };
   }
