@@ -229,15 +229,20 @@ function buildTargets(samples: Sample[], native: NativeRow[], js: Row[], cpus: n
   const other = (method: string) => js.filter((r) => r.method === method && r.backend !== backend).map((r) => `${r.backend} ${fx(r.ratioSingle)}`).join(', ');
   const ns = (s: Sample) => s.nsPerOp;
 
+  // A num() op's ratio to the empty call, one thread, against `limit`.
+  const vsEmpty = (name: string, method: string, goal: string, limit: number) => {
+    const r = jsRow(method);
+    const ratio = r?.ratioSingle ?? null;
+    targets.push({
+      name,
+      goal,
+      value: ratio,
+      measured: `${backend} ${fx(ratio)} (${fmt(r?.single?.nsPerOp ?? null)} ns)${other(method) ? `; ${other(method)}` : ''}`,
+      pass: ratio === null ? null : ratio <= limit,
+    });
+  };
   const add = jsRow('numAdd');
-  const addRatio = add?.ratioSingle ?? null;
-  targets.push({
-    name: 'u32 add vs the empty call',
-    goal: 'num().add(1) on a u32 from optimized JS <= 0.35x the empty raw Node-API call, same run',
-    value: addRatio,
-    measured: `${backend} ${fx(addRatio)} (${fmt(add?.single?.nsPerOp ?? null)} ns)${other('numAdd') ? `; ${other('numAdd')}` : ''}`,
-    pass: addRatio === null ? null : addRatio <= 0.35,
-  });
+  vsEmpty('u32 add vs the empty call', 'numAdd', 'num().add(1) on a u32 from optimized JS <= 0.35x the empty raw Node-API call, same run', 0.35);
 
   const vsAtomics = pairedRatio(select(samples, 'js', 'numAdd', backend, 1), select(samples, 'js', 'atomicsOwn', backend, 1), ns);
   targets.push({
@@ -248,15 +253,12 @@ function buildTargets(samples: Sample[], native: NativeRow[], js: Row[], cpus: n
     pass: vsAtomics === null ? null : vsAtomics <= 1,
   });
 
-  const add64 = jsRow('numAdd64');
-  const add64Ratio = add64?.ratioSingle ?? null;
-  targets.push({
-    name: 'u64 add vs the empty call',
-    goal: 'num().add(1n) on a u64 <= 0.5x the empty raw Node-API call, same run (every declared V8 line has its fast C function)',
-    value: add64Ratio,
-    measured: `${backend} ${fx(add64Ratio)} (${fmt(add64?.single?.nsPerOp ?? null)} ns)${other('numAdd64') ? `; ${other('numAdd64')}` : ''}`,
-    pass: add64Ratio === null ? null : add64Ratio <= 0.5,
-  });
+  vsEmpty(
+    'u64 add vs the empty call',
+    'numAdd64',
+    'num().add(1n) on a u64 <= 0.5x the empty raw Node-API call, same run (every declared V8 line has its fast C function)',
+    0.5,
+  );
 
   const pair = (a: Sample[], b: Sample[]) => pairedRatio(a, b, (s) => s.opsPerSec);
   const allAdd = select(samples, 'js', 'numAdd', backend, cpus);
