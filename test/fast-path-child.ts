@@ -30,6 +30,8 @@ export interface FastPathRow {
   optimized: boolean;
   /** Slow-path entries during CALLS valid calls. */
   slowCalls: number;
+  /** u32 ops with an operand: slow-path entries of one valid call with a heap number (0xffffffff); else null. */
+  offPath: number | null;
   /** Every result and the slot matched the model. */
   exact: string | null;
   /** The error cases: what the optimized site threw against what the Node-API path throws, and the slow-path entries of the call. */
@@ -106,6 +108,17 @@ function row(type: NumericType, op: string): FastPathRow {
   call(CALLS);
   const slowCalls = slowPathCalls()! - before;
   optimized &&= turbofanned(f);
+  // A valid u32 operand that is no small integer (a heap number): the slow path does it, exactly.
+  let offPath: number | null = null;
+  if (type === 'u32' && model.arity === 1) {
+    const s = slowPathCalls()!;
+    const result = f(v, 0xffffffff, b, 1);
+    offPath = slowPathCalls()! - s;
+    const expected = applyOp(type, op, slot, [0xffffffffn]);
+    slot = expected.next;
+    const want = expected.result === undefined ? undefined : toJs(type, expected.result);
+    if (mismatch === null && result !== want) mismatch = `${op}(0xffffffff) returned ${String(result)}, the model says ${String(want)}`;
+  }
   if (mismatch === null && BigInt(v.readRemote(0) as Value) !== slot) mismatch = `the slot holds ${String(v.readRemote(0))}, the model ${slot}`;
 
   const errors: FastPathRow['errors'] = [];
@@ -126,7 +139,7 @@ function row(type: NumericType, op: string): FastPathRow {
   bind(0);
   v.release();
   check('released handle', () => f(v, a, b, 1), () => opFn(a, b));
-  return { type, op, fastC: fastPath.fastOps[type]?.includes(op) ?? false, optimized, slowCalls, exact: mismatch, errors };
+  return { type, op, fastC: fastPath.fastOps[type]?.includes(op) ?? false, optimized, slowCalls, offPath, exact: mismatch, errors };
 }
 
 /** The (type, op) pairs a V8 line has fast C functions for (native/accel/fast_ops.h kHasFastC). */
@@ -146,6 +159,7 @@ export function checkReport(report: FastPathReport): void {
     assert.equal(row.optimized, true, `${what}: the call site was not (or no longer) optimized by TurboFan`);
     assert.equal(row.exact, null, `${what}: ${row.exact}`);
     assert.equal(row.slowCalls, row.fastC ? 0 : CALLS, `${what}: ${row.slowCalls} of ${CALLS} valid calls took the slow path`);
+    assert.equal(row.offPath, row.type === 'u32' && opModel(row.op).arity === 1 ? 1 : null, `${what}: a heap-number operand`);
     const operandErrors = opModel(row.op).arity > 0 ? ['out of range', 'not an integer of the type'] : [];
     assert.deepEqual(row.errors.map((e) => e.case), [...operandErrors, 'unbound thread', 'released handle'], what);
     for (const error of row.errors) {

@@ -63,7 +63,9 @@ void CallExact(const v8::FunctionCallbackInfo<v8::Value>& info, FastOp* fast);
 
 // A small integer's value: a Smi is read from the tagged word itself, with no call into V8
 // (v8-internal.h's inline helpers, as V8's own inline Value::Is* use); any other int32 (a heap
-// number) through Value::IsInt32.
+// number) through Value::IsInt32, unless kSmiOnly (the fast C functions: they leave such a value
+// to the slow path, and keep no call of their own on the way to the instruction).
+template <bool kSmiOnly>
 inline bool SmallInteger(v8::Local<v8::Value> value, int64_t* out) {
   using I = v8::internal::Internals;
   const v8::internal::Address word = v8::internal::ValueHelper::ValueAsAddress(*value);
@@ -71,19 +73,19 @@ inline bool SmallInteger(v8::Local<v8::Value> value, int64_t* out) {
     *out = I::SmiValue(word);
     return true;
   }
-  if (!value->IsInt32()) return false;
+  if (kSmiOnly || !value->IsInt32()) return false;
   *out = value.As<v8::Int32>()->Value();
   return true;
 }
 
 // An operand converted inline: a small integer in range for 8/16/32-bit types, a bigint that fits
 // for 64-bit ones. False for anything else, which the exact path handles.
-template <TypeId id>
+template <TypeId id, bool kSmiOnly>
 inline bool FastOperand(v8::Local<v8::Value> value, typename Numeric<id>::T* out) {
   using T = typename Numeric<id>::T;
   if constexpr (!Numeric<id>::kBig) {
     int64_t v = 0;
-    if (!SmallInteger(value, &v)) return false;
+    if (!SmallInteger<kSmiOnly>(value, &v)) return false;
     if (v < static_cast<int64_t>(std::numeric_limits<T>::min()) || v > static_cast<int64_t>(std::numeric_limits<T>::max()))
       return false;
     *out = static_cast<T>(v);
@@ -123,12 +125,12 @@ inline void FastReturn(const v8::FunctionCallbackInfo<v8::Value>& info, typename
 
 // The inline checks of both callbacks: the ref is live, the thread bound and every operand
 // converted exactly. Then `a` and `b` hold the operands (1 and 0 where the op takes fewer).
-template <TypeId id, OpId op>
+template <TypeId id, OpId op, bool kSmiOnly>
 __attribute__((always_inline)) inline bool OnFastPath(const FastOp* fast, const v8::Local<v8::Value>* operands,
                                                       typename Numeric<id>::T* a, typename Numeric<id>::T* b) {
   constexpr int kOperands = kOps[static_cast<int>(op)].operands;
-  return __builtin_expect(fast->ref->live && Bound(*fast->self) && (kOperands < 1 || FastOperand<id>(operands[0], a)) &&
-                              (kOperands < 2 || FastOperand<id>(operands[1], b)),
+  return __builtin_expect(fast->ref->live && Bound(*fast->self) && (kOperands < 1 || FastOperand<id, kSmiOnly>(operands[0], a)) &&
+                              (kOperands < 2 || FastOperand<id, kSmiOnly>(operands[1], b)),
                           1);
 }
 
@@ -144,7 +146,7 @@ void FastOpCallback(const v8::FunctionCallbackInfo<v8::Value>& info) {
   FastOp* fast = HolderOp(info.This());
   T a = 1, b = 0;  // as in OpCallback: an op without operands that needs one uses 1
   const v8::Local<v8::Value> operands[2] = {info[0], info[1]};
-  if (info.Length() >= kSpec.operands && OnFastPath<id, op>(fast, operands, &a, &b)) {
+  if (info.Length() >= kSpec.operands && OnFastPath<id, op, false>(fast, operands, &a, &b)) {
     [[maybe_unused]] const T result = ApplyOp<B, op, T>(*fast->self, fast->ref->offset, a, b);
     if constexpr (kSpec.returns) FastReturn<id>(info, result);
     return;
@@ -168,13 +170,14 @@ constexpr bool kHasFastC = !Numeric<id>::kBig || !kOps[static_cast<int>(op)].ret
 template <TypeId id, OpId op>
 using FastResult = std::conditional_t<kOps[static_cast<int>(op)].returns, CReturn<id>, void>;
 
-// A fast C function's way off the fast path (cold): up to V8 12.x it asks V8 for the ordinary call
-// (fallback), which runs FastOpCallback with the same receiver and arguments; later lines have no
-// fallback but let a fast C function call into JS, so it calls the exact function itself and
-// returns its result (or nothing, with its exception pending).
-template <TypeId id, OpId op>
-__attribute__((noinline, cold)) FastResult<id, op> OffFastPath(FastOp* fast, v8::Local<v8::Object> receiver,
-                                                              v8::Local<v8::Value>* operands, v8::FastApiCallbackOptions& options) {
+// A fast C function's way off the fast path (cold, with the fast C function's own parameters, so
+// that the fast one reaches it with a jump and needs no frame of its own): up to V8 12.x it asks V8
+// for the ordinary call (fallback), which runs FastOpCallback with the same receiver and
+// arguments; later lines have no fallback but let a fast C function call into JS, so it calls the
+// exact function itself and returns its result (or nothing, with its exception pending).
+template <TypeId id, OpId op, class... Operands>
+__attribute__((noinline, cold)) FastResult<id, op> OffFastPath(v8::Local<v8::Object> receiver, Operands... values,
+                                                              v8::FastApiCallbackOptions& options) {
   using R = FastResult<id, op>;
 #if PERCPU_FAST_FALLBACK
   options.fallback = true;  // FastOpCallback counts the call
@@ -183,9 +186,11 @@ __attribute__((noinline, cold)) FastResult<id, op> OffFastPath(FastOp* fast, v8:
   ++tls_slow_calls;
   v8::Isolate* isolate = options.isolate;
   v8::HandleScope scope(isolate);
+  v8::Local<v8::Value> operands[2] = {values...};
   v8::Local<v8::Value> result;
-  const bool returned = fast->exact.Get(isolate)
-                            ->Call(isolate->GetCurrentContext(), receiver, kOps[static_cast<int>(op)].operands, operands)
+  const bool returned = HolderOp(receiver)
+                            ->exact.Get(isolate)
+                            ->Call(isolate->GetCurrentContext(), receiver, sizeof...(Operands), operands)
                             .ToLocal(&result);
   if constexpr (!std::is_void_v<R>) {
     if (!returned) return R{};  // the exact function threw: its exception is pending
@@ -206,15 +211,15 @@ __attribute__((noinline, cold)) FastResult<id, op> OffFastPath(FastOp* fast, v8:
 template <TypeId id, OpId op, class B, class... Operands>
 FastResult<id, op> FastCCallback(v8::Local<v8::Object> receiver, Operands... values, v8::FastApiCallbackOptions& options) {
   using T = typename Numeric<id>::T;
-  FastOp* fast = HolderOp(receiver);
-  v8::Local<v8::Value> operands[2] = {values...};
+  const FastOp* fast = HolderOp(receiver);
+  const v8::Local<v8::Value> operands[2] = {values...};
   T a = 1, b = 0;
-  if (OnFastPath<id, op>(fast, operands, &a, &b)) {
+  if (OnFastPath<id, op, true>(fast, operands, &a, &b)) {
     [[maybe_unused]] const T result = ApplyOp<B, op, T>(*fast->self, fast->ref->offset, a, b);
     if constexpr (kOps[static_cast<int>(op)].returns) return static_cast<CReturn<id>>(result);
     else return;
   }
-  return OffFastPath<id, op>(fast, receiver, operands, options);
+  return OffFastPath<id, op, Operands...>(receiver, values..., options);
 }
 #endif  // PERCPU_FAST_CALLS
 
