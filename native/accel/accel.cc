@@ -239,7 +239,7 @@ napi_value MakeOp(napi_env env, uint32_t backend, uint32_t type, uint32_t op, Ha
     return nullptr;
   // From here the FastOp belongs to the holder: it goes when the holder is collected (or the
   // thread ends), whatever happens below.
-  auto* fast = new FastOp{ref, g_host->this_thread(), {}, {}};
+  auto* fast = new FastOp{ref, g_host->this_thread(), {}, {}, OpKind(type, op)};
   holder->SetAlignedPointerInInternalField(kFastOpField, fast);
   fast->exact.Reset(isolate, ToV8(exact).As<v8::Function>());
   fast->holder.Reset(isolate, holder);

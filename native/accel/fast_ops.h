@@ -40,7 +40,16 @@ struct FastOp {
   ThreadState* self;
   v8::Global<v8::Function> exact;
   v8::Global<v8::Object> holder;  // weak: the FastOp goes when its holder is collected
+  uint16_t kind;                  // OpKind(type, op) of the op function it was made for
 };
+
+// What a FastOp was made for, as one number: every callback checks it against its own (type, op)
+// before it trusts the ref's offset with its type's width. The holder class is shared by every op
+// function of the thread, and binding a function to its holder goes through the realm's
+// Function.prototype.bind, which a program may have replaced: such a bind could hand one op
+// function another op's holder (of a u8, say, to a u64 add), and only this check keeps the
+// instruction inside the allocation.
+constexpr uint16_t OpKind(uint32_t type, uint32_t op) { return static_cast<uint16_t>(type * kOpCount + op); }
 
 // The holder's internal field that points at its FastOp.
 constexpr int kFastOpField = 0;
@@ -129,7 +138,9 @@ template <TypeId id, OpId op, bool kSmiOnly>
 __attribute__((always_inline)) inline bool OnFastPath(const FastOp* fast, const v8::Local<v8::Value>* operands,
                                                       typename Numeric<id>::T* a, typename Numeric<id>::T* b) {
   constexpr int kOperands = kOps[static_cast<int>(op)].operands;
-  return __builtin_expect(fast->ref->live && Bound(*fast->self) && (kOperands < 1 || FastOperand<id, kSmiOnly>(operands[0], a)) &&
+  constexpr uint16_t kKind = OpKind(static_cast<uint32_t>(id), static_cast<uint32_t>(op));
+  return __builtin_expect(fast->kind == kKind && fast->ref->live && Bound(*fast->self) &&
+                              (kOperands < 1 || FastOperand<id, kSmiOnly>(operands[0], a)) &&
                               (kOperands < 2 || FastOperand<id, kSmiOnly>(operands[1], b)),
                           1);
 }
@@ -144,6 +155,12 @@ void FastOpCallback(const v8::FunctionCallbackInfo<v8::Value>& info) {
   constexpr OpSpec kSpec = kOps[static_cast<int>(op)];
   ++tls_slow_calls;
   FastOp* fast = HolderOp(info.This());
+  if (fast->kind != OpKind(static_cast<uint32_t>(id), static_cast<uint32_t>(op))) {
+    // Another op's holder (a replaced Function.prototype.bind): refuse, as V8 refuses a wrong receiver.
+    info.GetIsolate()->ThrowException(v8::Exception::TypeError(
+        v8::String::NewFromUtf8Literal(info.GetIsolate(), "Illegal invocation: this op function is bound to another op's holder")));
+    return;
+  }
   T a = 1, b = 0;  // as in OpCallback: an op without operands that needs one uses 1
   const v8::Local<v8::Value> operands[2] = {info[0], info[1]};
   if (info.Length() >= kSpec.operands && OnFastPath<id, op, false>(fast, operands, &a, &b)) {
@@ -162,10 +179,12 @@ template <TypeId id>
 using CReturn = std::conditional_t<Numeric<id>::kBig, std::conditional_t<std::is_signed_v<typename Numeric<id>::T>, int64_t, uint64_t>,
                                    std::conditional_t<std::is_signed_v<typename Numeric<id>::T>, int32_t, uint32_t>>;
 
-// Whether (type, op) has a fast C function on this V8 line: every op of the 8/16/32-bit types;
-// of the 64-bit types, the ops that return nothing, and the others where V8 returns a bigint.
+// Whether (type, op) has a fast C function on this V8 line: none on 11.3 (PERCPU_FAST_C_SAFE); else
+// every op of the 8/16/32-bit types; of the 64-bit types, the ops that return nothing, and the
+// others where V8 returns a bigint.
 template <TypeId id, OpId op>
-constexpr bool kHasFastC = !Numeric<id>::kBig || !kOps[static_cast<int>(op)].returns || PERCPU_FAST_BIGINT_RETURN;
+constexpr bool kHasFastC =
+    PERCPU_FAST_C_SAFE && (!Numeric<id>::kBig || !kOps[static_cast<int>(op)].returns || PERCPU_FAST_BIGINT_RETURN);
 
 template <TypeId id, OpId op>
 using FastResult = std::conditional_t<kOps[static_cast<int>(op)].returns, CReturn<id>, void>;
@@ -186,6 +205,12 @@ __attribute__((noinline, cold)) FastResult<id, op> OffFastPath(v8::Local<v8::Obj
   ++tls_slow_calls;
   v8::Isolate* isolate = options.isolate;
   v8::HandleScope scope(isolate);
+  if (HolderOp(receiver)->kind != OpKind(static_cast<uint32_t>(id), static_cast<uint32_t>(op))) {
+    isolate->ThrowException(v8::Exception::TypeError(
+        v8::String::NewFromUtf8Literal(isolate, "Illegal invocation: this op function is bound to another op's holder")));
+    if constexpr (!std::is_void_v<R>) return R{};
+    else return;
+  }
   v8::Local<v8::Value> operands[2] = {values...};
   v8::Local<v8::Value> result;
   const bool returned = HolderOp(receiver)

@@ -28,6 +28,12 @@
 // V8 12.4 and later can return a 64-bit integer to JS as a bigint (Int64Representation::kBigInt);
 // 11.3 converts it to a number, so no 64-bit op that returns a value gets a fast C function there.
 #define PERCPU_FAST_BIGINT_RETURN (PERCPU_V8_LINE >= 1204)
+// V8 11.3 (Node 20) loses the exception handler of an optimized call site when the call's fast C
+// function asks for the fallback and the fallback throws: `try { ops.add(-1) } catch {}` in a hot
+// function lets the PerCpuRangeError escape the catch (test/fast-path-child.ts's caughtInside;
+// 12.4 and 13.6 catch it). So on 11.3 no op gets a fast C function: the accelerator's V8 API
+// functions (fast_ops.h, FastOpCallback) serve every op there.
+#define PERCPU_FAST_C_SAFE (PERCPU_V8_LINE != 1103)
 // Up to 12.x a fast C function that cannot do the call sets FastApiCallbackOptions::fallback and
 // V8 then makes the ordinary (slow) call; from 12.6 on, fallback is gone and a fast C function may
 // call into JavaScript and throw itself.
