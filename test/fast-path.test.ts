@@ -88,3 +88,31 @@ describe('fast path: with the accelerator off (PERCPU_FAST=0)', function () {
     });
   });
 });
+
+describe('fast path: a replaced Function.prototype.bind', function () {
+  this.timeout(60_000);
+
+  it("cannot aim one op function at another op's holder: the call is refused and no slot is touched", async function () {
+    // num() binds each op function to its holder with the realm's bind: replace it so that a u64
+    // handle's functions get the holder a u8 handle's first op was bound to.
+    const script = `
+      const lib = require(process.argv[1]); lib.setup({ cpus: 2 }); lib.bind(0);
+      const small = lib.DynamicPerCpu.newZero('u8'); small.num();
+      const realBind = Function.prototype.bind; let stolen;
+      Function.prototype.bind = function (thisArg, ...rest) { stolen ??= thisArg; return realBind.call(this, stolen, ...rest); };
+      const big = lib.DynamicPerCpu.newZero('u64'); const ops = big.num();
+      Function.prototype.bind = realBind;
+      const errors = new Set(); let calls = 0;
+      for (let i = 0; i < 20000; i++) { try { ops.add(1n); calls++; } catch (e) { errors.add(e.constructor.name + ': ' + e.message); } }
+      console.log(JSON.stringify({ calls, errors: [...errors], small: small.values(), big: big.values().map(String) }));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script, path.join(__dirname, '..', 'lib', 'index.js')], {
+      encoding: 'utf8',
+    });
+    assert.deepEqual(JSON.parse(stdout), {
+      calls: 0,
+      errors: ["TypeError: Illegal invocation: this op function is bound to another op's holder"],
+      small: [0, 0],
+      big: ['0', '0'],
+    });
+  });
+});
