@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { CpuSet, describeBackend, setup, task, type StaticPerCpu } from '../lib';
 import {
   EXPERIMENTS,
+  JS_METHODS,
   SCALING_METHODS,
   handleOf,
   nativeBench,
@@ -33,6 +34,7 @@ const TASKS = require.resolve('./tasks');
 const prepareTask = task<typeof tasks.prepare>(TASKS, 'prepare');
 const runJsTask = task<typeof tasks.runJs>(TASKS, 'runJs');
 const runNativeTask = task<typeof tasks.runNative>(TASKS, 'runNative');
+const promCountTask = task<typeof tasks.promCount>(TASKS, 'promCount');
 
 /** One measurement: a method of a group, on each of these thread counts. */
 interface Entry {
@@ -47,23 +49,22 @@ const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 const ends = (n: number) => (n === 1 ? [1] : [1, n]);
 
 /**
- * What this process measures. The primary process (gs where the build has it) measures
- * everything but the other backend's num().add(); the secondary (generic) only its num().add()
- * and its own empty call, the floor its ratio is taken against.
+ * What this process measures. Every process measures every JS method (the issue's table, on its
+ * own backend) and the call-path experiments; the primary process (gs where the build has it)
+ * also the native loops, scaling and reading. callPathOnly: the JS methods on 1 and N CPUs and the
+ * experiments only (the per-Node-line table, bench/node-lines.ts).
  */
-function plan(backend: Backend, primary: boolean, cpus: number): Entry[] {
+function plan(backend: Backend, primary: boolean, cpus: number, callPathOnly: boolean): Entry[] {
   const e = (group: Group, method: string, threads: number[]): Entry => ({
     group,
     method,
-    threads: (SCALING_METHODS as readonly string[]).includes(`${group}.${method}`) ? upTo(cpus) : threads,
+    threads: !callPathOnly && (SCALING_METHODS as readonly string[]).includes(`${group}.${method}`) ? upTo(cpus) : threads,
     ops: 0,
   });
-  const entries: Entry[] = [
-    e('js', 'empty', ends(cpus)),
-    e('js', 'numAdd', upTo(cpus)),
-    e('js', 'numAdd64', ends(cpus)),
-  ];
-  if (!primary) return entries;
+  const js = JS_METHODS.map((m) => e('js', m, ends(cpus)));
+  const experiments = EXPERIMENTS.map((m) => e('experiment', m, [1]));
+  if (callPathOnly) return [...js, ...experiments];
+  if (!primary) return [...js, ...experiments];
   const native: Entry[] = [
     e('native', 'empty', ends(cpus)),
     ...(backend === 'gs' ? [e('native', 'gs', upTo(cpus))] : []),
@@ -71,15 +72,7 @@ function plan(backend: Backend, primary: boolean, cpus: number): Entry[] {
     e('native', 'lockOwn', ends(cpus)),
     e('native', 'lockShared', upTo(cpus)),
   ];
-  return [
-    ...native,
-    ...entries,
-    e('js', 'atomicsShared', upTo(cpus)),
-    e('js', 'atomicsOwn', ends(cpus)),
-    e('js', 'plainOwn', ends(cpus)),
-    ...(['empty', 'sum64', 'sum32', 'readRemote64'] as ReadMethod[]).map((m) => e('read', m, [1])),
-    ...EXPERIMENTS.map((m) => e('experiment', m, [1])),
-  ];
+  return [...native, ...js, ...(['empty', 'sum64', 'sum32', 'readRemote64'] as ReadMethod[]).map((m) => e('read', m, [1])), ...experiments];
 }
 
 async function main(): Promise<void> {
@@ -153,7 +146,7 @@ async function main(): Promise<void> {
     };
 
     // ---- calibration: ops per sample for about config.sampleMs on one thread (warms the JIT too)
-    const entries = plan(backend, config.primary, cpus);
+    const entries = plan(backend, config.primary, cpus, config.callPathOnly);
     for (const entry of entries) {
       if (config.quick) {
         entry.ops = entry.group === 'native' ? 20_000 : 2_000;
@@ -196,16 +189,18 @@ async function main(): Promise<void> {
     const wordsByCpu = (index: (cpu: number) => number) => Array.from({ length: cpus }, (_, cpu) => BigInt(a[index(cpu)]!));
     check('js.numAdd', slots(c.js32), 32);
     check('js.numAdd64', slots(c.js64), 64);
-    if (config.primary) {
+    check('js.numInc', slots(c.jsInc), 32);
+    check('js.atomicsShared', [BigInt(a[SHARED_INDEX]!)], 32, true);
+    check('js.atomicsOwn', wordsByCpu(ownIndex), 32);
+    check('js.promInc', (await set.onEachCpu(promCountTask)).map((n) => BigInt(n)), 64);
+    check('js.plainOwn', wordsByCpu((cpu) => plainIndex(cpu, cpus)), 32);
+    check('experiment.u32', slots(c.exp32), 32);
+    check('experiment.u64', slots(c.exp64), 64);
+    if (config.primary && !config.callPathOnly) {
       if (backend === 'gs') check('native.gs', slots(c.gs), 64);
       check('native.generic', slots(c.generic), 64);
       check('native.lockOwn', slots(c.lockOwn), 64);
       check('native.lockShared', [nativeBench.sharedCounter()], 64, true);
-      check('js.atomicsShared', [BigInt(a[SHARED_INDEX]!)], 32, true);
-      check('js.atomicsOwn', wordsByCpu(ownIndex), 32);
-      check('js.plainOwn', wordsByCpu((cpu) => plainIndex(cpu, cpus)), 32);
-      check('experiment.u32', slots(c.exp32), 32);
-      check('experiment.u64', slots(c.exp64), 64);
     }
     const result: ChildResult = { backend, backendDescription: describeBackend(info), cpus, samples, counters: checks };
     fs.writeFileSync(config.out, JSON.stringify(result));

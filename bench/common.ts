@@ -49,8 +49,12 @@ export type Group = 'native' | 'js' | 'read' | 'experiment';
 export const NATIVE_METHODS = ['empty', 'gs', 'generic', 'lockOwn', 'lockShared'] as const;
 export type NativeMethod = (typeof NATIVE_METHODS)[number];
 
-/** JS methods, each a loop compiled on its own (bench/tasks.ts). numAdd* run on the process's backend. */
-export const JS_METHODS = ['empty', 'numAdd', 'numAdd64', 'atomicsShared', 'atomicsOwn', 'plainOwn'] as const;
+/**
+ * JS methods, each a loop compiled on its own (bench/tasks.ts): the issue's table of ways to count
+ * from JS, in its order. num*() run on the process's backend; every process measures them all, so
+ * each backend has its own ratios, taken in its own runs.
+ */
+export const JS_METHODS = ['empty', 'numAdd', 'numAdd64', 'numInc', 'atomicsShared', 'atomicsOwn', 'promInc', 'plainOwn'] as const;
 export type JsMethod = (typeof JS_METHODS)[number];
 
 /** Measured on 1, 2, ... N CPUs and charted: "group.method" (the others on 1 and N only). */
@@ -85,9 +89,11 @@ export const LABELS: Record<string, string> = {
   'js.empty': 'empty raw Node-API call (the floor)',
   'js.numAdd': 'num().add(1) on a u32',
   'js.numAdd64': 'num().add(1n) on a u64',
+  'js.numInc': 'num().inc() on a u32',
   'js.atomicsShared': 'Atomics.add, one shared counter',
-  'js.atomicsOwn': 'Atomics.add, per-worker slots',
-  'js.plainOwn': 'typed-array ++, per-worker slot',
+  'js.atomicsOwn': 'Atomics.add, per-worker padded slot',
+  'js.promInc': 'prom-client Counter.inc(), a registry per worker',
+  'js.plainOwn': 'Int32Array ++, per-worker padded slot',
   'read.empty': 'empty raw Node-API call (the floor)',
   'read.sum64': 'sum() of a u64 over all CPUs',
   'read.sum32': 'sum() of a u32 over all CPUs',
@@ -153,6 +159,8 @@ export interface ChildConfig {
   quick: boolean;
   /** Target wall time of one sample, ms (calibrated per method); quick mode uses fixed counts. */
   sampleMs: number;
+  /** Only the call paths from JS (the js group on 1 and all CPUs, and the call-path experiments). */
+  callPathOnly: boolean;
   out: string;
 }
 

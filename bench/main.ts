@@ -7,15 +7,18 @@
  * (bench/child.ts), one backend each, alternating gs and generic, and reports medians over all
  * of their rounds; every ratio is taken inside one process and round.
  *
- *   npm run bench -- [--quick] [--workers N] [--rounds R] [--processes P] [--sample-ms MS]
+ *   npm run bench -- [--quick] [--call-path] [--workers N] [--rounds R] [--processes P] [--sample-ms MS]
  *                    [--json FILE] [--svg FILE] [--callgrind]
+ *
+ * --call-path measures only the call paths from JS (section 2 and the call-path experiments, on 1
+ * and N CPUs): what bench/node-lines.ts runs under each Node line.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setup } from '../lib';
-import { native } from '../lib/native';
+import { fastPath, native } from '../lib/native';
 import {
   EXPERIMENTS,
   JS_METHODS,
@@ -40,7 +43,7 @@ interface Options extends Config {
 }
 
 const USAGE =
-  'usage: npm run bench -- [--quick] [--workers N] [--rounds R] [--processes P] [--sample-ms MS] [--json FILE] [--svg FILE] [--callgrind]';
+  'usage: npm run bench -- [--quick] [--call-path] [--workers N] [--rounds R] [--processes P] [--sample-ms MS] [--json FILE] [--svg FILE] [--callgrind]';
 
 export function parseOptions(argv: string[]): Options {
   const quick = argv.includes('--quick');
@@ -50,6 +53,7 @@ export function parseOptions(argv: string[]): Options {
     processesPerBackend: quick ? 1 : 2,
     sampleMs: 20,
     quick,
+    callPathOnly: argv.includes('--call-path'),
     json: null,
     svg: null,
     callgrind: false,
@@ -66,7 +70,7 @@ export function parseOptions(argv: string[]): Options {
       if (v === undefined) throw new Error(`${arg} needs a value\n${USAGE}`);
       return v;
     };
-    if (arg === '--quick') continue;
+    if (arg === '--quick' || arg === '--call-path') continue;
     else if (arg === '--workers') options.workers = int(arg, value(), 1);
     else if (arg === '--rounds') options.rounds = int(arg, value(), 1);
     else if (arg === '--processes') options.processesPerBackend = int(arg, value(), 1);
@@ -143,6 +147,7 @@ function machine(gsMethod: string | null): Machine {
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
     v8: process.versions.v8,
+    fastPath: fastPath.reason,
     gsMethod,
     date: new Date().toISOString().slice(0, 10),
   };
@@ -173,6 +178,7 @@ export async function main(argv: string[]): Promise<number> {
           rounds: options.rounds,
           quick: options.quick,
           sampleMs: options.sampleMs,
+          callPathOnly: options.callPathOnly,
           out: path.join(tmp, `child-${child}.json`),
         };
         const result = await runChild(config);
@@ -188,7 +194,7 @@ export async function main(argv: string[]): Promise<number> {
 
   let loops: LoopBody[] | null = null;
   try {
-    loops = loopBodies(BENCH_ADDON, nativeBench.loops);
+    if (!options.callPathOnly) loops = loopBodies(BENCH_ADDON, nativeBench.loops);
   } catch (error) {
     progress(`objdump: ${(error as Error).message.split('\n')[0]}`);
   }
@@ -200,6 +206,7 @@ export async function main(argv: string[]): Promise<number> {
     processesPerBackend: options.processesPerBackend,
     sampleMs: options.sampleMs,
     quick: options.quick,
+    callPathOnly: options.callPathOnly,
   };
   const report = buildReport({
     machine: machine(native.gsMethod),

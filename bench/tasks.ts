@@ -4,6 +4,7 @@
  * call site and type feedback, as a hand-written loop would; a thread compiles its loops once and
  * reuses them across rounds.
  */
+import { Counter, Registry } from 'prom-client';
 import { definePerCpu, thisCpu, type StaticPerCpu } from '../lib';
 import { arriveAndWait, handleOf, nativeBench, type JsMethod, type NativeMethod, type Timing } from './common';
 
@@ -19,6 +20,7 @@ export function counters() {
   return {
     js32: definePerCpu('bench.js.numAdd', 'u32', 0),
     js64: definePerCpu('bench.js.numAdd64', 'u64', 0n),
+    jsInc: definePerCpu('bench.js.numInc', 'u32', 0),
     gs: definePerCpu('bench.native.gs', 'u64', 0n),
     generic: definePerCpu('bench.native.generic', 'u64', 0n),
     lockOwn: definePerCpu('bench.native.lockOwn', 'u64', 0n),
@@ -45,6 +47,8 @@ interface State {
   cpu: number;
   native: Record<NativeMethod, StaticPerCpu<'u64'>>;
   js: Record<JsMethod, Loop>;
+  /** This CPU's prom-client counter, in a registry of its own (as a worker of a service keeps one). */
+  prom: Counter;
 }
 let state: State | undefined;
 
@@ -54,17 +58,21 @@ export function prepare(words: SharedArrayBuffer, cpus: number): number {
   if (cpu === null) throw new Error('prepare() runs on a CPU');
   const c = counters();
   const a = new Uint32Array(words);
+  const prom = new Counter({ name: 'bench_updates_total', help: 'updates counted by the benchmark', registers: [new Registry()] });
   state = {
     cpu,
+    prom,
     // empty and lockShared touch no slot; the addon still checks the handle and the binding.
     native: { empty: c.gs, gs: c.gs, generic: c.generic, lockOwn: c.lockOwn, lockShared: c.gs },
     js: {
       empty: compile('js.empty', 'f(1)', { f: nativeBench.emptyCall }),
       numAdd: compile('js.numAdd', 'v.num().add(1)', { v: c.js32 }),
       numAdd64: compile('js.numAdd64', 'v.num().add(1n)', { v: c.js64 }),
+      numInc: compile('js.numInc', 'v.num().inc()', { v: c.jsInc }),
       atomicsShared: compile('js.atomicsShared', `Atomics.add(a, ${SHARED_INDEX}, 1)`, { a }),
       atomicsOwn: compile('js.atomicsOwn', `Atomics.add(a, ${ownIndex(cpu)}, 1)`, { a }),
-      plainOwn: compile('js.plainOwn', `a[${plainIndex(cpu, cpus)}]++`, { a }),
+      promInc: compile('js.promInc', 'c.inc()', { c: prom }),
+      plainOwn: compile('js.plainOwn', `a[${plainIndex(cpu, cpus)}]++`, { a: new Int32Array(words) }),
     },
   };
   return cpu;
@@ -89,6 +97,12 @@ export function runJs(method: JsMethod, calls: number, gate: SharedArrayBuffer, 
   const loop = prepared().js[method];
   arriveAndWait(gate, parties);
   return timeLoop(loop, calls);
+}
+
+/** What this CPU's prom-client counter holds. */
+export async function promCount(): Promise<number> {
+  const metric = await prepared().prom.get();
+  return metric.values[0]?.value ?? 0;
 }
 
 /** Runs the native loop `method` `iterations` times once `parties` threads are at the gate. */

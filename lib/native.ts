@@ -162,6 +162,12 @@ interface AcceleratorExports {
   v8Version: string;
   nodeVersion: string;
   protocol: string;
+  /** The V8 line whose fast-call declarations it has ("11.3"), or "" (then attach refuses it). */
+  fastCalls: string;
+  /** The (type, op) pairs that have a fast C function on that line. */
+  fastOps: Record<string, string[]>;
+  /** This thread's count of op calls that did not complete in a fast C function. */
+  slowCalls(): number;
 }
 
 /** Whether num()'s ops run through the accelerator (V8's fast path), and why, in one line. */
@@ -171,6 +177,12 @@ export interface FastPathInfo {
   readonly path: string | null;
   /** One line: what is in use, or why the Node-API path is. */
   readonly reason: string;
+  /**
+   * The ops, by type, whose functions have a fast C function that V8's optimizing compiler calls
+   * straight from optimized code (V8 fast API calls): `{ u32: ['read', 'write', ...], ... }`. The
+   * others run as V8 API functions. Empty on the Node-API path.
+   */
+  readonly fastOps: Readonly<Record<string, readonly string[]>>;
 }
 
 /** This package's root (dist/lib/.. /..). */
@@ -264,10 +276,12 @@ export function acceleratorCandidates(): string[] {
   ].filter((file) => fs.existsSync(file));
 }
 
+let accelerator: AcceleratorExports | null = null;
+
 function loadAccelerator(): FastPathInfo {
   const here = `Node ${process.versions.node} (ABI ${process.versions.modules}, V8 ${process.versions.v8})`;
   if (process.env['PERCPU_FAST'] === '0') {
-    return { active: false, path: null, reason: 'Node-API (PERCPU_FAST=0)' };
+    return { active: false, path: null, reason: 'Node-API (PERCPU_FAST=0)', fastOps: {} };
   }
   const refusals: string[] = [];
   for (const candidate of acceleratorCandidates()) {
@@ -288,18 +302,29 @@ function loadAccelerator(): FastPathInfo {
       refusals.push(refused);
       continue;
     }
+    accelerator = accel;
     return {
       active: true,
       path: candidate,
       reason: `the accelerator for Node ${accel.nodeVersion} (ABI ${accel.nodeAbi}, V8 ${accel.v8Version})`,
+      fastOps: Object.freeze(Object.fromEntries(Object.entries(accel.fastOps).map(([type, ops]) => [type, Object.freeze(ops)]))),
     };
   }
   const why = refusals.length > 0 ? refusals.join('; ') : `no accelerator is built for ${here}`;
-  return { active: false, path: null, reason: `Node-API (${why})` };
+  return { active: false, path: null, reason: `Node-API (${why})`, fastOps: {} };
 }
 
 /** How num()'s ops run in this process: through the accelerator or the binding's Node-API callbacks. */
 export const fastPath: FastPathInfo = Object.freeze(loadAccelerator());
+
+/**
+ * This thread's count of num() op calls that did not complete in a fast C function (calls from
+ * unoptimized code, and calls that left the fast path: a value to convert exactly, an error), or
+ * null on the Node-API path. The tests read it to prove that optimized code takes the fast path.
+ */
+export function slowPathCalls(): number | null {
+  return accelerator === null ? null : accelerator.slowCalls();
+}
 
 let simulator: NativeSimulator | undefined;
 

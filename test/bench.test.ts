@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { BackendUnavailableError, DynamicPerCpu, NotBoundError, PerCpuRangeError, PerCpuTypeError, ReleasedError, region, thisCpu } from '../lib';
 import { EXPERIMENTS, handleOf, nativeBench } from '../bench/common';
+import { fastPath } from '../lib/native';
 import type { Report } from '../bench/report';
 import { useCpuSet } from './helpers';
 
@@ -78,7 +79,7 @@ describe('benchmarks: the harness in --quick mode', function () {
   });
 
   it('prints one table with every section and method', function () {
-    for (const heading of ['1. Native loops', '2. From JavaScript', '3. Scaling', '4. Reading', '5. Call-path experiments', 'Targets', 'Counters: all 13 exact']) {
+    for (const heading of ['1. Native loops', '2. From JavaScript', 'generic vs gs from JS', '3. Scaling', '4. Reading', '5. Call-path experiments', 'Targets', 'Counters: all 22 exact', `num() through ${fastPath.reason}`]) {
       assert.ok(stdout.includes(heading), `no "${heading}" in the table`);
     }
     for (const row of [...report.native, ...report.js, ...report.reading, ...report.experiments]) {
@@ -108,10 +109,10 @@ describe('benchmarks: the harness in --quick mode', function () {
     }
   });
 
-  it('measures every JS method on one and on all CPUs, num().add() on both backends, each against its own empty call', function () {
+  it("measures every JS method of the issue's table on one and on all CPUs, on both backends, each against its own empty call", function () {
     assert.deepEqual(
       report.js.map((r) => `${r.method}@${r.backend}`),
-      ['empty@gs', 'empty@generic', 'numAdd@gs', 'numAdd@generic', 'numAdd64@gs', 'numAdd64@generic', 'atomicsShared@gs', 'atomicsOwn@gs', 'plainOwn@gs'],
+      ['empty', 'numAdd', 'numAdd64', 'numInc', 'atomicsShared', 'atomicsOwn', 'promInc', 'plainOwn'].flatMap((m) => [`${m}@gs`, `${m}@generic`]),
     );
     for (const r of report.js) {
       assert.ok(r.single!.nsPerOp > 0 && r.all!.nsPerOp > 0 && r.all!.opsPerSec > 0, `${r.key}: no figures`);
@@ -125,13 +126,20 @@ describe('benchmarks: the harness in --quick mode', function () {
   it('charts scaling for 1 and 2 CPUs, reading and every call-path experiment', function () {
     assert.deepEqual(
       report.scaling.map((s) => `${s.group}.${s.method}@${s.backend}`),
-      ['native.empty@gs', 'native.gs@gs', 'native.generic@gs', 'native.lockShared@gs', 'js.numAdd@gs', 'js.numAdd@generic', 'js.atomicsShared@gs'],
+      ['native.empty@gs', 'native.gs@gs', 'native.generic@gs', 'native.lockShared@gs', 'js.numAdd@gs', 'js.numAdd@generic', 'js.atomicsShared@gs', 'js.atomicsShared@generic'],
     );
     for (const s of report.scaling) assert.deepEqual(s.points.map((p) => p.threads), [1, 2]);
     assert.deepEqual(report.reading.map((r) => r.method), ['empty', 'sum64', 'sum32', 'readRemote64']);
-    assert.deepEqual(report.experiments.map((r) => r.method), [...EXPERIMENTS]);
-    assert.deepEqual(report.targets.map((t) => t.name), ['JS call path', 'All CPUs: GS add vs shared Atomics.add', 'Native GS op instructions', 'No false sharing']);
-    assert.equal(report.targets[2]!.pass, true); // an instruction count, not a timing
+    assert.deepEqual(report.experiments.map((r) => `${r.method}@${r.backend}`), EXPERIMENTS.flatMap((m) => [`${m}@gs`, `${m}@generic`]));
+    assert.deepEqual(report.targets.map((t) => t.name), [
+      'u32 add vs the empty call',
+      "u32 add vs Atomics.add on the thread's own slot",
+      'u64 add vs the empty call',
+      'All CPUs: num().add() vs shared Atomics.add',
+      'Native GS op instructions',
+      'No false sharing',
+    ]);
+    assert.equal(report.targets[4]!.pass, true); // an instruction count, not a timing
   });
 
   it('leaves every counter with exactly the increments of the quick plan, on every CPU', function () {
@@ -140,21 +148,26 @@ describe('benchmarks: the harness in --quick mode', function () {
     const native = ['60000', '20000'];
     const js = ['6000', '2000'];
     const actual = Object.fromEntries(report.counters.map((c) => [`${c.name}@${c.backend}`, c.actual]));
+    // Every process counts the JS methods and the call-path experiments (4 u32 and 4 u64 call paths
+    // add 1 a call, 2 000 calls warm-up + 2 000 measured, on CPU 0 only); the gs one the native loops.
+    const perProcess = (backend: string) => ({
+      [`js.numAdd@${backend}`]: js,
+      [`js.numAdd64@${backend}`]: js,
+      [`js.numInc@${backend}`]: js,
+      [`js.atomicsShared@${backend}`]: ['8000'],
+      [`js.atomicsOwn@${backend}`]: js,
+      [`js.promInc@${backend}`]: js,
+      [`js.plainOwn@${backend}`]: js,
+      [`experiment.u32@${backend}`]: ['16000', '0'],
+      [`experiment.u64@${backend}`]: ['16000', '0'],
+    });
     assert.deepEqual(actual, {
-      'js.numAdd@gs': js,
-      'js.numAdd64@gs': js,
+      ...perProcess('gs'),
       'native.gs@gs': native,
       'native.generic@gs': native,
       'native.lockOwn@gs': native,
       'native.lockShared@gs': ['80000'],
-      'js.atomicsShared@gs': ['8000'],
-      'js.atomicsOwn@gs': js,
-      'js.plainOwn@gs': js,
-      // 4 u32 and 4 u64 call paths add 1 a call, 2 000 calls warm-up + 2 000 measured, on CPU 0 only.
-      'experiment.u32@gs': ['16000', '0'],
-      'experiment.u64@gs': ['16000', '0'],
-      'js.numAdd@generic': js,
-      'js.numAdd64@generic': js,
+      ...perProcess('generic'),
     });
     assert.ok(report.counters.every((c) => c.exact && c.expected.join() === c.actual.join()));
     assert.equal(report.allExact, true);
@@ -168,6 +181,27 @@ describe('benchmarks: the harness in --quick mode', function () {
     // One bar per (method, thread count) of the native and JS charts, plus the background and the legends.
     assert.equal(counts.get('rect'), 1 + 2 * 2 + 2 * (report.native.length + report.js.length));
     for (const r of report.native) assert.ok(svg.includes(`>${r.label.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}<`));
+  });
+});
+
+describe('benchmarks: the per-Node-line call-path table in --quick mode', function () {
+  this.timeout(60_000);
+
+  it("runs the call-path benchmark under this Node's line and prints the table side by side, the backend gap and the targets", async function () {
+    const major = process.versions.node.split('.')[0]!;
+    const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'dist', 'bench', 'node-lines.js'), '--quick', '--lines', major, '--workers', '2'], {
+      encoding: 'utf8',
+      maxBuffer: 16 << 20,
+    });
+    const lines = stdout.split('\n');
+    assert.ok(lines.includes(`  Node ${process.version} (V8 ${process.versions.v8}): num() through ${fastPath.reason}`), stdout);
+    assert.match(stdout, new RegExp(`^method +\\| backend \\| +${major}: ns \\| ${major}: x empty \\| ${major}: ns agg 2$`, 'm'));
+    for (const label of ['empty raw Node-API call (the floor)', 'num().add(1) on a u32', 'num().add(1n) on a u64', 'num().inc() on a u32', 'Atomics.add, one shared counter', 'Atomics.add, per-worker padded slot', 'prom-client Counter.inc(), a registry per worker', 'Int32Array ++, per-worker padded slot']) {
+      assert.equal(lines.filter((l) => l.startsWith(`${label} `)).length, 2, `${label}: one row per backend`);
+    }
+    assert.ok(lines.some((l) => l.startsWith(`  Node ${major}: num().add(1) on a u32 generic/gs `)), stdout);
+    assert.ok(lines.includes(`Targets on Node ${major} (${process.version})`), stdout);
+    assert.ok(lines.includes('  counters: all 18 exact'), stdout);
   });
 });
 

@@ -2,8 +2,11 @@
  * The compiled modules the suite loaded, the binding (percpu.node) and the accelerator
  * (percpu_accel.node): every (type, op) callback of the gs backend, in each, does its work as ONE
  * gs-prefixed instruction of the type's width (xchg: a read and a cmpxchg loop), with no lock
- * prefix, as Linux's this_cpu ops do; the generic backend's callbacks never touch GS. The binaries
- * are the same whichever backend runs, so `npm test` runs this file in the gs run only.
+ * prefix, as Linux's this_cpu ops do; the generic backend's callbacks never touch GS. Three
+ * callbacks per (type, op, backend): the binding's exact Node-API one, the accelerator's V8 API
+ * one and, where this V8 line has it (fastPath.fastOps), the accelerator's fast C function that
+ * optimized code calls directly. The binaries are the same whichever backend runs, so `npm test`
+ * runs this file in the gs run only.
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -101,12 +104,18 @@ const EXPECTED: Record<NumericOp, [mnemonic: string, form: GsInstruction['form']
   cmpxchg: [['cmpxchg', 'to-gs']],
 };
 
-// num()'s two callbacks per (type, op, backend): the accelerator's V8 one (FastOpCallback,
-// native/accel/fast_ops.h) and the binding's exact Node-API one (OpCallback,
-// native/binding/op_callback.h), to which the fast one hands anything unusual.
-const CALLBACK = /percpu::(?:accel::FastOpCallback|OpCallback)<\(percpu::TypeId\)(\d+), \(percpu::OpId\)(\d+), percpu::(GsBackend|GenericBackend)>\(/;
-const KINDS = ['percpu::OpCallback', 'percpu::accel::FastOpCallback'] as const;
+// num()'s callbacks per (type, op, backend): the accelerator's fast C function (FastCCallback,
+// native/accel/fast_ops.h; its template arguments end with one v8::Local<v8::Value> per operand)
+// and V8 API callback (FastOpCallback), and the binding's exact Node-API one (OpCallback,
+// native/binding/op_callback.h), to which the other two hand anything unusual.
+const KINDS = ['percpu::OpCallback', 'percpu::accel::FastOpCallback', 'percpu::accel::FastCCallback'] as const;
 type Kind = (typeof KINDS)[number];
+const CALLBACK = new RegExp(
+  String.raw`(percpu::OpCallback|percpu::accel::FastOpCallback|percpu::accel::FastCCallback)<\(percpu::TypeId\)(\d+), \(percpu::OpId\)(\d+), percpu::(GsBackend|GenericBackend)(?:, v8::Local<v8::Value>)* ?>\(`,
+);
+
+/** Whether (type, op) has a fast C function on this V8 line. */
+const hasFastC = (type: number, op: number) => fastPath.fastOps[NUMERIC_TYPES[type]!]?.includes(NUMERIC_OPS[op]!) ?? false;
 
 describe('disassembly of the binding and the accelerator', function () {
   /** Each module's functions; a callback kind is looked up in its own module. */
@@ -124,29 +133,33 @@ describe('disassembly of the binding and the accelerator', function () {
     assert.ok(modules.binding.length > 0 && modules.accelerator.length > 0, 'objdump found no functions');
   });
 
-  /** The parts of kind<(TypeId)type, (OpId)op, backend> (GCC may split off cold parts). */
+  /** The parts of kind<(TypeId)type, (OpId)op, backend, ...> (GCC may split off cold parts). */
   function callback(kind: Kind, type: number, op: number, backend = 'GsBackend'): Fn[] {
-    const name = `${kind}<(percpu::TypeId)${type}, (percpu::OpId)${op}, percpu::${backend}>(`;
-    const parts = home(kind).filter((fn) => fn.name.includes(name));
-    assert.ok(parts.length > 0, `no symbol ${name}...)`);
+    const parts = home(kind).filter((fn) => {
+      const match = CALLBACK.exec(fn.name);
+      return match !== null && match[1] === kind && match[2] === String(type) && match[3] === String(op) && match[4] === backend;
+    });
+    assert.ok(parts.length > 0, `no symbol ${kind}<(percpu::TypeId)${type}, (percpu::OpId)${op}, percpu::${backend}...>(...)`);
     return parts;
   }
 
-  it(`has a fast and an exact callback, on gs and on generic, for each of the ${NUMERIC_TYPES.length * NUMERIC_OPS.length} (type, op) pairs`, function () {
+  it(`has an exact and a V8 API callback for each of the ${NUMERIC_TYPES.length * NUMERIC_OPS.length} (type, op) pairs, and a fast C function for each of fastPath.fastOps, on gs and on generic`, function () {
     const found = new Map<string, Set<string>>();
     for (const fn of fns) {
       const match = CALLBACK.exec(fn.name);
-      const kind = KINDS.find((k) => fn.name.includes(`${k}<`) && home(k).includes(fn));
-      if (match && kind) {
-        const key = `${kind} ${match[3]}`;
+      if (match && home(match[1] as Kind).includes(fn)) {
+        const key = `${match[1]} ${match[4]}`;
         if (!found.has(key)) found.set(key, new Set());
-        found.get(key)!.add(`${match[1]},${match[2]}`);
+        found.get(key)!.add(`${match[2]},${match[3]}`);
       }
     }
-    const expected = NUMERIC_TYPES.flatMap((_, type) => NUMERIC_OPS.map((_, op) => `${type},${op}`)).sort();
-    assert.equal(expected.length, 150);
+    const all = NUMERIC_TYPES.flatMap((_, type) => NUMERIC_OPS.map((_, op) => `${type},${op}`)).sort();
+    const fast = NUMERIC_TYPES.flatMap((_, type) => NUMERIC_OPS.flatMap((_, op) => (hasFastC(type, op) ? [`${type},${op}`] : []))).sort();
+    assert.equal(all.length, 150);
+    // Every 8/16/32-bit op, and at least the 64-bit ops that return nothing, on every declared V8 line.
+    assert.ok(fast.length >= 6 * 15 + 4 * 8, `only ${fast.length} fast C functions`);
     assert.deepEqual([...found.keys()].sort(), KINDS.flatMap((k) => [`${k} GenericBackend`, `${k} GsBackend`]).sort());
-    for (const [key, pairs] of found) assert.deepEqual([...pairs].sort(), expected, key);
+    for (const [key, pairs] of found) assert.deepEqual([...pairs].sort(), key.includes('FastCCallback') ? fast : all, key);
   });
 
   NUMERIC_TYPES.forEach((typeName, type) => {
@@ -154,8 +167,9 @@ describe('disassembly of the binding and the accelerator', function () {
       const size = typeInfo(typeName).size;
       const expected = EXPECTED[opName];
       const shape = expected.map(([m]) => m).join(' + ');
-      it(`${typeName} ${opName}: ${shape} relative to GS at ${size * 8} bits, no lock, in the fast and the exact callback`, function () {
-        for (const kind of KINDS) checkCallback(callback(kind, type, op));
+      const kinds = KINDS.filter((kind) => kind !== 'percpu::accel::FastCCallback' || hasFastC(type, op));
+      it(`${typeName} ${opName}: ${shape} relative to GS at ${size * 8} bits, no lock, in the ${kinds.length === 3 ? 'fast C, V8 API and exact' : 'V8 API and exact'} callbacks`, function () {
+        for (const kind of kinds) checkCallback(callback(kind, type, op));
       });
       function checkCallback(parts: Fn[]): void {
         const instructions = parts.flatMap((fn) => fn.instructions);
@@ -178,7 +192,7 @@ describe('disassembly of the binding and the accelerator', function () {
   });
 
   it('no generic callback has a gs-relative or locked instruction', function () {
-    const generic = fns.filter((fn) => CALLBACK.exec(fn.name)?.[3] === 'GenericBackend');
+    const generic = fns.filter((fn) => CALLBACK.exec(fn.name)?.[4] === 'GenericBackend');
     assert.ok(generic.length >= NUMERIC_TYPES.length * NUMERIC_OPS.length);
     const offending = generic.flatMap((fn) => fn.instructions.filter((i) => i.includes('%gs:') || /\block\b/.test(i)));
     assert.deepEqual(offending, []);

@@ -1,10 +1,15 @@
-// percpu_accel.node: num()'s fast path through V8's C++ API (fast_ops.h). V8's API has no stable
+// percpu_accel.node: num()'s fast path through V8's C++ API: each op a V8 function with a fast C
+// function that optimized code calls directly (V8 fast API calls) and an ordinary V8 API callback
+// beside it (fast_ops.h). V8's API has no stable
 // ABI, so this module is built for exactly one Node ABI (NODE_MODULE_VERSION) and registers with
 // NODE_MODULE_INIT: Node itself refuses it under any other ABI ("was compiled against a different
 // Node.js version"), before any of its code runs. The JS loader also compares its exports (the Node
 // ABI and V8 line it was built for) with the running Node before it asks the binding to attach it,
 // and attach() checks them a third time, with the protocol header, before any op. Only then does
 // the binding make num()'s functions here; otherwise num() stays on the binding's Node-API path.
+//
+// The fast calls' declarations are written per V8 line (v8_fast_api.h); on a line without them
+// attach() refuses the module. docs/accelerator.md has the whole picture.
 //
 // It leans on one fact of Node that Node-API does not promise: a napi_value is a
 // v8::Local<v8::Value> (v8impl::JsValueFromV8LocalValue). attach() checks it both ways.
@@ -32,6 +37,9 @@ constexpr const char* kV8Version =
     PERCPU_STR(V8_MAJOR_VERSION) "." PERCPU_STR(V8_MINOR_VERSION) "." PERCPU_STR(V8_BUILD_NUMBER) "." PERCPU_STR(V8_PATCH_LEVEL);
 constexpr const char* kNodeAbi = PERCPU_STR(NODE_MODULE_VERSION);
 
+// The V8 lines v8_fast_api.h declares the fast calls for.
+constexpr const char* kDeclaredLines = "11.3, 12.4, 13.6";
+
 const HostTable* g_host = nullptr;  // set once by attach(), before any make_op
 
 static_assert(sizeof(napi_value) == sizeof(v8::Local<v8::Value>), "a napi_value is a v8::Local<v8::Value>");
@@ -44,34 +52,124 @@ v8::Local<v8::Value> ToV8(napi_value value) {
 
 napi_value ToNapi(v8::Local<v8::Value> local) { return reinterpret_cast<napi_value>(*local); }
 
-// The fast callbacks per (backend, type, op).
+// The op functions' callbacks per (backend, type, op): the V8 API callback and, where this V8
+// line has one for it, the fast C function (nullptr otherwise).
+struct OpCallbacks {
+  v8::FunctionCallback slow;
+  const v8::CFunction* (*fast)();
+};
+
+#if PERCPU_FAST_CALLS
+// An operand of a fast C function, one per index of an index sequence.
+template <size_t>
+using OperandValue = v8::Local<v8::Value>;
+
+// The signature of (type, op)'s fast C function: the receiver, one v8::Local<v8::Value> per
+// operand, the options; the result as CReturn<type>, or void.
+template <TypeId id, OpId op, size_t... I>
+constexpr std::array<v8::CTypeInfo, sizeof...(I) + 2> FastArgs(std::index_sequence<I...>) {
+  return {v8::CTypeInfo(v8::CTypeInfo::Type::kV8Value), ((void)I, v8::CTypeInfo(v8::CTypeInfo::Type::kV8Value))...,
+          v8::CTypeInfo(v8::CTypeInfo::kCallbackOptionsType)};
+}
+
+template <class R>
+constexpr v8::CTypeInfo::Type kCType = std::is_same_v<R, int32_t>    ? v8::CTypeInfo::Type::kInt32
+                                       : std::is_same_v<R, uint32_t> ? v8::CTypeInfo::Type::kUint32
+                                       : std::is_same_v<R, int64_t>  ? v8::CTypeInfo::Type::kInt64
+                                       : std::is_same_v<R, uint64_t> ? v8::CTypeInfo::Type::kUint64
+                                                                     : v8::CTypeInfo::Type::kVoid;
+
+// The CFunction of (type, op, backend), made once (V8 keeps pointers to it and its signature).
+template <TypeId id, OpId op, class B, size_t... I>
+const v8::CFunction* MakeCFunction(std::index_sequence<I...> operands) {
+  static const auto args = FastArgs<id, op>(operands);
+  static const v8::CFunctionInfo info(v8::CTypeInfo(kCType<FastResult<id, op>>), static_cast<unsigned>(args.size()), args.data()
+#if PERCPU_V8_LINE >= 1204
+                                      ,
+                                      Numeric<id>::kBig ? v8::CFunctionInfo::Int64Representation::kBigInt
+                                                        : v8::CFunctionInfo::Int64Representation::kNumber
+#endif
+  );
+  static const v8::CFunction function(reinterpret_cast<const void*>(&FastCCallback<id, op, B, OperandValue<I>...>), &info);
+  return &function;
+}
+
+template <TypeId id, OpId op, class B>
+const v8::CFunction* FastCFunction() {
+  if constexpr (kHasFastC<id, op>)
+    return MakeCFunction<id, op, B>(std::make_index_sequence<kOps[static_cast<int>(op)].operands>());
+  else
+    return nullptr;
+}
+#else
+template <TypeId id, OpId op, class B>
+const v8::CFunction* FastCFunction() { return nullptr; }
+#endif
+
 template <TypeId id, class B>
-constexpr std::array<v8::FunctionCallback, kOpCount> FastRow() {
-#define PERCPU_FAST_ENTRY(op, js, operands, returns, form, insn, oper) &FastOpCallback<id, OpId::op, B>,
+constexpr std::array<OpCallbacks, kOpCount> CallbackRow() {
+#define PERCPU_FAST_ENTRY(op, js, operands, returns, form, insn, oper) \
+  OpCallbacks{&FastOpCallback<id, OpId::op, B>, &FastCFunction<id, OpId::op, B>},
   return {PERCPU_OPS(PERCPU_FAST_ENTRY)};
 #undef PERCPU_FAST_ENTRY
 }
 
 template <class B>
-constexpr std::array<std::array<v8::FunctionCallback, kOpCount>, kTypeCount> kFastTable = {
-#define PERCPU_FAST_ROW(name, ctype, big) FastRow<TypeId::name, B>(),
+constexpr std::array<std::array<OpCallbacks, kOpCount>, kTypeCount> kCallbacks = {
+#define PERCPU_FAST_ROW(name, ctype, big) CallbackRow<TypeId::name, B>(),
     PERCPU_NUMERIC_TYPES(PERCPU_FAST_ROW)
 #undef PERCPU_FAST_ROW
 };
 
-v8::FunctionCallback FastCallback(uint32_t backend, uint32_t type, uint32_t op) {
+constexpr int kBackends = 2;  // 0 gs, 1 generic (host_protocol.h's make_op)
+
+const OpCallbacks* Callbacks(uint32_t backend, uint32_t type, uint32_t op) {
 #if PERCPU_HAVE_GS
-  if (backend == 0) return kFastTable<GsBackend>[type][op];
+  if (backend == 0) return &kCallbacks<GsBackend>[type][op];
 #endif
-  return backend == 1 ? kFastTable<GenericBackend>[type][op] : nullptr;
+  return backend == 1 ? &kCallbacks<GenericBackend>[type][op] : nullptr;
 }
 
-// The live FastOps of this thread: a thread is one Node environment (the main thread or one
-// worker), and its FastOps are made and collected on it.
+// This thread's templates (one isolate per thread: the main thread or one worker): the holder
+// class, whose instances carry a FastOp and are the op functions' only accepted receivers, and one
+// op function template per (backend, type, op), made on first use.
+struct ThreadTemplates {
+  v8::Isolate* isolate;
+  v8::Global<v8::FunctionTemplate> holder_class;
+  std::array<v8::Global<v8::FunctionTemplate>, kBackends * kTypeCount * kOpCount> ops;
+};
+thread_local ThreadTemplates* tls_templates = nullptr;
+
+// This thread's live FastOps (made and collected on it).
 thread_local std::unordered_set<FastOp*>* tls_fast_ops = nullptr;
 
+ThreadTemplates* Templates(v8::Isolate* isolate) {
+  if (tls_templates == nullptr) {
+    auto* made = new ThreadTemplates{isolate, {}, {}};
+    v8::Local<v8::FunctionTemplate> holder_class = v8::FunctionTemplate::New(isolate);
+    holder_class->InstanceTemplate()->SetInternalFieldCount(kFastOpField + 1);
+    made->holder_class.Reset(isolate, holder_class);
+    tls_templates = made;
+  }
+  // One isolate per thread in Node; anything else is refused rather than mixed up.
+  return tls_templates->isolate == isolate ? tls_templates : nullptr;
+}
+
+v8::Local<v8::FunctionTemplate> OpTemplate(ThreadTemplates* t, uint32_t backend, uint32_t type, uint32_t op,
+                                           const OpCallbacks& callbacks) {
+  v8::Isolate* isolate = t->isolate;
+  v8::Global<v8::FunctionTemplate>& slot = t->ops[(backend * kTypeCount + type) * kOpCount + op];
+  if (slot.IsEmpty()) {
+    const v8::Local<v8::Signature> holders = v8::Signature::New(isolate, t->holder_class.Get(isolate));
+    slot.Reset(isolate, v8::FunctionTemplate::New(isolate, callbacks.slow, v8::Local<v8::Value>(), holders, kOps[op].operands,
+                                                  v8::ConstructorBehavior::kThrow, v8::SideEffectType::kHasSideEffect,
+                                                  callbacks.fast()));
+  }
+  return slot.Get(isolate);
+}
+
 void Destroy(FastOp* fast) {
-  fast->function.Reset();
+  fast->holder.Reset();
   fast->exact.Reset();
   g_host->drop_handle_owner(fast->ref);
   delete fast;
@@ -84,12 +182,12 @@ void SecondPass(const v8::WeakCallbackInfo<FastOp>& data) {
 }
 
 void FirstPass(const v8::WeakCallbackInfo<FastOp>& data) {
-  data.GetParameter()->function.Reset();  // the first pass may only reset the handle
+  data.GetParameter()->holder.Reset();  // the first pass may only reset the handle
   data.SetSecondPassCallback(SecondPass);
 }
 
-// The checks of attach(): this Node is the one the module was built for, and napi_value is
-// v8::Local<v8::Value> both ways.
+// The checks of attach(): this Node is the one the module was built for, its V8 line is one the
+// fast calls are declared for, and napi_value is v8::Local<v8::Value> both ways.
 const char* Attach(const HostTable* host, napi_env env) {
   if (const char* why = CheckHeader(&host->header, kHostMagic)) return why;
   // SAFETY: one host per accelerator. Its fast functions read the host's thread states and refs;
@@ -106,6 +204,11 @@ const char* Attach(const HostTable* host, napi_env env) {
     snprintf(why, sizeof why, "it was built for V8 %s and this is V8 %s", kV8Version, v8_running);
     return why;
   }
+  if (!PERCPU_FAST_CALLS) {
+    snprintf(why, sizeof why, "it has no fast-call declarations for V8 %d.%d (declared: %s)", V8_MAJOR_VERSION,
+             V8_MINOR_VERSION, kDeclaredLines);
+    return why;
+  }
   napi_value made;
   if (napi_create_int32(env, 0x5eed, &made) != napi_ok) return "Node-API failed";
   const v8::Local<v8::Value> seen = ToV8(made);
@@ -119,30 +222,51 @@ const char* Attach(const HostTable* host, napi_env env) {
   return nullptr;
 }
 
+// The op function of `ref` for (backend, type, op): the op template's function bound to a new
+// holder carrying a new FastOp, named as the op. nullptr if it cannot be made (the binding then
+// uses `exact`).
 napi_value MakeOp(napi_env env, uint32_t backend, uint32_t type, uint32_t op, HandleRef* ref, napi_value exact) {
   if (g_host == nullptr || type >= static_cast<uint32_t>(kTypeCount) || op >= static_cast<uint32_t>(kOpCount)) return nullptr;
-  const v8::FunctionCallback callback = FastCallback(backend, type, op);
-  if (callback == nullptr) return nullptr;
+  const OpCallbacks* callbacks = Callbacks(backend, type, op);
+  if (callbacks == nullptr) return nullptr;
   v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  ThreadTemplates* templates = Templates(isolate);
+  if (templates == nullptr) return nullptr;
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
-  auto* fast = new FastOp{ref, g_host->this_thread(), {}, {}};
-  v8::Local<v8::Function> fn;
+  v8::Local<v8::Function> function;
+  v8::Local<v8::Object> holder;
   v8::Local<v8::String> name;
-  if (!v8::Function::New(context, callback, v8::External::New(isolate, fast), kOps[op].operands,
-                         v8::ConstructorBehavior::kThrow)
-           .ToLocal(&fn) ||
-      !v8::String::NewFromUtf8(isolate, kOps[op].name).ToLocal(&name)) {
-    delete fast;
+  if (!OpTemplate(templates, backend, type, op, *callbacks)->GetFunction(context).ToLocal(&function) ||
+      !templates->holder_class.Get(isolate)->InstanceTemplate()->NewInstance(context).ToLocal(&holder) ||
+      !v8::String::NewFromUtf8(isolate, kOps[op].name).ToLocal(&name))
     return nullptr;
-  }
-  fn->SetName(name);
+  // From here the FastOp belongs to the holder: it goes when the holder is collected (or the
+  // thread ends), whatever happens below.
+  auto* fast = new FastOp{ref, g_host->this_thread(), {}, {}, OpKind(type, op)};
+  holder->SetAlignedPointerInInternalField(kFastOpField, fast);
   fast->exact.Reset(isolate, ToV8(exact).As<v8::Function>());
-  fast->function.Reset(isolate, fn);
-  fast->function.SetWeak(fast, FirstPass, v8::WeakCallbackType::kParameter);
+  fast->holder.Reset(isolate, holder);
+  fast->holder.SetWeak(fast, FirstPass, v8::WeakCallbackType::kParameter);
   g_host->add_handle_owner(ref);
   if (tls_fast_ops == nullptr) tls_fast_ops = new std::unordered_set<FastOp*>();
   tls_fast_ops->insert(fast);
-  return ToNapi(fn);
+  // function.bind(holder): V8 has no C++ API for bound functions, so this is the realm's bind. A
+  // program that replaced it gets what its bind returns if that is a bound function of this op's
+  // function, else the exact function; either way every receiver is checked against the signature.
+  v8::TryCatch try_catch(isolate);
+  v8::Local<v8::Value> bind, bound;
+  v8::Local<v8::Value> bound_this[1] = {holder};
+  if (!function->Get(context, v8::String::NewFromUtf8Literal(isolate, "bind")).ToLocal(&bind) || !bind->IsFunction() ||
+      !bind.As<v8::Function>()->Call(context, function, 1, bound_this).ToLocal(&bound) || !bound->IsFunction() ||
+      !bound.As<v8::Function>()->GetBoundFunction()->StrictEquals(function))
+    return nullptr;
+  // A bound function is named "bound add": the op function is named as the op, like the exact one.
+  if (bound.As<v8::Object>()
+          ->DefineOwnProperty(context, v8::String::NewFromUtf8Literal(isolate, "name"), name,
+                              static_cast<v8::PropertyAttribute>(v8::ReadOnly | v8::DontEnum))
+          .IsNothing())
+    return nullptr;
+  return ToNapi(bound);
 }
 
 napi_value MakeOpEntry(napi_env env, uint32_t type, uint32_t op, uint32_t backend, HandleRef* ref, napi_value exact) {
@@ -150,17 +274,44 @@ napi_value MakeOpEntry(napi_env env, uint32_t type, uint32_t op, uint32_t backen
 }
 
 // Environment teardown: V8 runs no weak callbacks when an isolate goes, so this drops the FastOps
-// of the calling thread that are still alive (each gives back its JS ownership).
+// of the calling thread that are still alive (each gives back its JS ownership), and the thread's
+// templates.
 void DropThread() {
-  if (tls_fast_ops == nullptr) return;
-  std::unordered_set<FastOp*> live;
-  live.swap(*tls_fast_ops);
-  for (FastOp* fast : live) Destroy(fast);
-  delete tls_fast_ops;
-  tls_fast_ops = nullptr;
+  if (tls_fast_ops != nullptr) {
+    std::unordered_set<FastOp*> live;
+    live.swap(*tls_fast_ops);
+    for (FastOp* fast : live) Destroy(fast);
+    delete tls_fast_ops;
+    tls_fast_ops = nullptr;
+  }
+  delete tls_templates;  // resets its Globals
+  tls_templates = nullptr;
+}
+
+// slowCalls(): this thread's count of op calls that did not complete in a fast C function.
+void SlowCalls(const v8::FunctionCallbackInfo<v8::Value>& info) {
+  info.GetReturnValue().Set(static_cast<double>(tls_slow_calls));
+}
+
+// fastOps: {type: [op, ...]}, the (type, op) pairs that have a fast C function on this V8 line.
+v8::Local<v8::Object> FastOps(v8::Local<v8::Context> context) {
+  v8::Isolate* isolate = context->GetIsolate();
+  v8::Local<v8::Object> table = v8::Object::New(isolate);
+  for (int type = 0; type < kTypeCount; ++type) {
+    v8::Local<v8::Array> ops = v8::Array::New(isolate);
+    uint32_t count = 0;
+    for (int op = 0; op < kOpCount; ++op) {
+      if (kCallbacks<GenericBackend>[type][op].fast() == nullptr) continue;
+      ops->CreateDataProperty(context, count++, v8::String::NewFromUtf8(isolate, kOps[op].name).ToLocalChecked()).Check();
+    }
+    table->CreateDataProperty(context, v8::String::NewFromUtf8(isolate, kTypes[type].name).ToLocalChecked(), ops).Check();
+  }
+  return table;
 }
 
 }  // namespace
+
+thread_local uint64_t tls_slow_calls = 0;
 
 void CallExact(const v8::FunctionCallbackInfo<v8::Value>& info, FastOp* fast) {
   v8::Isolate* isolate = info.GetIsolate();
@@ -201,4 +352,11 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   char protocol[16];
   snprintf(protocol, sizeof protocol, "%u", percpu::kProtocolVersion);
   set("protocol", protocol);
+  // The V8 line whose fast-call declarations this build has ("" for none: attach() refuses it).
+  set("fastCalls", PERCPU_FAST_CALLS ? PERCPU_STR(V8_MAJOR_VERSION) "." PERCPU_STR(V8_MINOR_VERSION) : "");
+  exports->Set(context, v8::String::NewFromUtf8Literal(isolate, "fastOps"), percpu::accel::FastOps(context)).Check();
+  exports
+      ->Set(context, v8::String::NewFromUtf8Literal(isolate, "slowCalls"),
+            v8::Function::New(context, percpu::accel::SlowCalls).ToLocalChecked())
+      .Check();
 }
