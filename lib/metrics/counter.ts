@@ -3,7 +3,14 @@
  * batch: every CPU adds to its own slot, any thread sums them).
  */
 import { PerCpuRangeError } from '../index';
-import { PerCpuScalarMetric, sumOf, toSlotAmount, type Drained, type MetricOptions } from './metric';
+import { PerCpuScalarMetric, compileMethod, sumOf, toSlotAmount, type Drained, type MetricOptions } from './metric';
+
+/** A counter's increment, checked: a non-negative integer (the op itself refuses 2^64 and more). */
+function increment(amount: number | bigint): bigint {
+  const value = toSlotAmount(amount, 'a counter increment');
+  if (value < 0n) throw new PerCpuRangeError('a counter only goes up: inc() takes a non-negative amount');
+  return value;
+}
 
 /**
  * A monotonic per-CPU counter (Prometheus type `counter`): `inc()` adds to this CPU's slot, on the
@@ -25,26 +32,19 @@ import { PerCpuScalarMetric, sumOf, toSlotAmount, type Drained, type MetricOptio
  */
 export class PerCpuCounter extends PerCpuScalarMetric {
   readonly type = 'counter' as const;
-  readonly #inc: () => void;
-  readonly #add: (amount: bigint) => void;
-
-  constructor(options: MetricOptions) {
-    super('counter', options, 'u64', ['value'], {});
-    const ops = this.parts[0]!.num();
-    this.#inc = ops.inc;
-    this.#add = ops.add;
-  }
 
   /**
    * Adds `amount` (default 1) to this CPU's slot: a non-negative integer, a number up to 2^53 or a
-   * bigint below 2^64. `inc()` is `inc %gs:(off)`, `inc(n)` is `add %reg,%gs:(off)`.
-   * Throws NotBoundError on a thread that is not a CPU; a call that throws changes nothing.
+   * bigint below 2^64. `inc()` is `inc %gs:(off)`, `inc(n)` is `add %reg,%gs:(off)`. Needs no
+   * `this`: `const { inc } = counter` works. Throws NotBoundError on a thread that is not a CPU;
+   * a call that throws changes nothing.
    */
-  inc(amount?: number | bigint): void {
-    if (amount === undefined) return this.#inc();
-    const value = toSlotAmount(amount, 'a counter increment');
-    if (value < 0n) throw new PerCpuRangeError('a counter only goes up: inc() takes a non-negative amount');
-    this.#add(value); // the op itself refuses 2^64 and more
+  readonly inc: (amount?: number | bigint) => void;
+
+  constructor(options: MetricOptions) {
+    super('counter', options, 'u64', ['value'], {});
+    const { inc, add } = this.parts[0]!.num();
+    this.inc = compileMethod('inc', 'amount', 'if (amount === undefined) inc(); else add(increment(amount));', { inc, add, increment });
   }
 
   /**

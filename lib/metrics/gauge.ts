@@ -2,7 +2,7 @@
  * PerCpuGauge: a value that goes up and down, one i64 slot a CPU; the gauge is the sum of the
  * CPUs' shares.
  */
-import { PerCpuScalarMetric, toSlotAmount, type MetricOptions } from './metric';
+import { PerCpuScalarMetric, compileMethod, toSlotAmount, type MetricOptions } from './metric';
 
 /**
  * A per-CPU gauge (Prometheus type `gauge`): each CPU holds a share in its own i64 slot and the
@@ -22,36 +22,20 @@ import { PerCpuScalarMetric, toSlotAmount, type MetricOptions } from './metric';
  */
 export class PerCpuGauge extends PerCpuScalarMetric {
   readonly type = 'gauge' as const;
-  readonly #inc: () => void;
-  readonly #dec: () => void;
-  readonly #add: (amount: bigint) => void;
-  readonly #sub: (amount: bigint) => void;
-  readonly #write: (value: bigint) => void;
+  /** Adds `amount` (default 1) to this CPU's share: an integer, a number up to 2^53 or an i64 bigint. */
+  readonly inc: (amount?: number | bigint) => void;
+  /** Subtracts `amount` (default 1) from this CPU's share. */
+  readonly dec: (amount?: number | bigint) => void;
+  /** Sets this CPU's share to `value` (the gauge is the sum of every CPU's share). */
+  readonly set: (value: number | bigint) => void;
 
+  // Each method is this gauge's own (see compileMethod) and needs no `this`. A call that throws
+  // (NotBoundError on a thread that is not a CPU, a bad amount) changes nothing.
   constructor(options: MetricOptions) {
     super('gauge', options, 'i64', ['value'], {});
-    const ops = this.parts[0]!.num();
-    this.#inc = ops.inc;
-    this.#dec = ops.dec;
-    this.#add = ops.add;
-    this.#sub = ops.sub;
-    this.#write = ops.write;
-  }
-
-  /** Adds `amount` (default 1) to this CPU's share: an integer, a number up to 2^53 or an i64 bigint. */
-  inc(amount?: number | bigint): void {
-    if (amount === undefined) this.#inc();
-    else this.#add(toSlotAmount(amount, 'a gauge amount'));
-  }
-
-  /** Subtracts `amount` (default 1) from this CPU's share. */
-  dec(amount?: number | bigint): void {
-    if (amount === undefined) this.#dec();
-    else this.#sub(toSlotAmount(amount, 'a gauge amount'));
-  }
-
-  /** Sets this CPU's share to `value` (the gauge is the sum of every CPU's share). */
-  set(value: number | bigint): void {
-    this.#write(toSlotAmount(value, 'a gauge value'));
+    const { inc, dec, add, sub, write } = this.parts[0]!.num();
+    this.inc = compileMethod('inc', 'amount', 'if (amount === undefined) inc(); else add(toSlotAmount(amount, "a gauge amount"));', { inc, add, toSlotAmount });
+    this.dec = compileMethod('dec', 'amount', 'if (amount === undefined) dec(); else sub(toSlotAmount(amount, "a gauge amount"));', { dec, sub, toSlotAmount });
+    this.set = compileMethod('set', 'value', 'write(toSlotAmount(value, "a gauge value"));', { write, toSlotAmount });
   }
 }

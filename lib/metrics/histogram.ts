@@ -3,7 +3,7 @@
  */
 import { PerCpuRangeError, PerCpuTypeError } from '../index';
 import type { MetricSample } from './exposition';
-import { PerCpuMetric, sumOf, toSlotAmount, type Drained, type ExportOptions, type MetricOptions } from './metric';
+import { PerCpuMetric, compileMethod, sumOf, toSlotAmount, type Drained, type ExportOptions, type MetricOptions } from './metric';
 
 /** The most buckets a histogram may have (each is a slot on every CPU). */
 export const MAX_BUCKETS = 256;
@@ -77,40 +77,40 @@ export class PerCpuHistogram extends PerCpuMetric {
   readonly type = 'histogram' as const;
   /** The buckets' upper bounds, without `+Inf`. */
   readonly bounds: readonly number[];
-  readonly #bounds: number[];
-  /** Each bucket's `inc` (the last is `+Inf`'s), then the sum's `add`: found by index, never by name. */
-  readonly #bucketInc: (() => void)[];
-  readonly #sumAdd: (amount: bigint) => void;
+  /**
+   * Counts `value` (a non-negative integer in the histogram's unit: a number up to 2^53 or a
+   * bigint below 2^64) in its bucket, on this CPU, and adds it to this CPU's sum. Needs no
+   * `this`. Throws NotBoundError on a thread that is not a CPU; a call that throws changes nothing.
+   */
+  readonly observe: (value: number | bigint) => void;
   /** The `le` label of each bucket, in the exported unit. */
   readonly #le: string[];
 
   constructor(options: HistogramOptions) {
     const bounds = readBounds(typeof options === 'object' && options !== null ? options.buckets : undefined);
     super('histogram', options, 'u64', [...bounds.map((_, i) => `bucket${i}`), 'bucketInf', 'sum'], { buckets: Object.freeze([...bounds]) });
-    this.#bounds = bounds;
     this.bounds = Object.freeze([...bounds]);
-    this.#bucketInc = this.parts.slice(0, -1).map((bucket) => bucket.num().inc);
-    this.#sumAdd = this.parts.at(-1)!.num().add;
+    // This histogram's own observe() (see compileMethod): the value is checked first; a binary
+    // search finds the first bound >= value (or +Inf, bounds.length); each bucket's `inc` has a
+    // call site of its own in the switch, then the sum's `add`. The source holds integers only.
+    const incs = this.parts.slice(0, -1).map((bucket) => bucket.num().inc);
+    const cases = incs.map((_, i) => `case ${i}: inc${i}(); break;`).join(' ');
+    this.observe = compileMethod(
+      'observe',
+      'value',
+      `const amount = typeof value === 'number' && value >= 0 && Number.isSafeInteger(value) ? BigInt(value) : observation(value);
+      let low = 0;
+      let high = ${bounds.length};
+      while (low < high) {
+        const middle = (low + high) >>> 1;
+        if (value <= bounds[middle]) high = middle;
+        else low = middle + 1;
+      }
+      switch (low) { ${cases} }
+      sumAdd(amount);`,
+      { bounds, observation, sumAdd: this.parts.at(-1)!.num().add, ...Object.fromEntries(incs.map((inc, i) => [`inc${i}`, inc])) },
+    );
     this.#le = [...bounds.map((bound) => this.format(BigInt(bound))), '+Inf'];
-  }
-
-  /**
-   * Counts `value` (a non-negative integer in the histogram's unit: a number up to 2^53 or a
-   * bigint below 2^64) in its bucket, on this CPU, and adds it to this CPU's sum. Throws
-   * NotBoundError on a thread that is not a CPU; a call that throws changes nothing.
-   */
-  observe(value: number | bigint): void {
-    const amount = typeof value === 'number' && value >= 0 && Number.isSafeInteger(value) ? BigInt(value) : observation(value);
-    const bounds = this.#bounds;
-    let low = 0;
-    let high = bounds.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (value <= bounds[middle]!) high = middle;
-      else low = middle + 1;
-    }
-    this.#bucketInc[low]!(); // `low` is the first bound >= value, or bounds.length: +Inf
-    this.#sumAdd(amount);
   }
 
   /** The histogram over every CPU, read now (see the class's read contract). */

@@ -286,6 +286,23 @@ export class SlotBaseline {
   }
 }
 
+let compiled = 0;
+
+/**
+ * A hot method of one metric, compiled for it alone: `new Function` over `constants` (this
+ * metric's op functions and the checks it calls), with a body written in this package and a
+ * serial number in its name, nothing from the caller. Each call site in it then sees this
+ * metric's ops only, so V8 calls them directly (the accelerator's fast path). One method shared
+ * by every metric (the class's) would see every metric's ops at one call site and, past four
+ * targets, take V8's generic call: about 60 ns for a counter's inc() among 8 counters, against
+ * 20 ns for the one counter's own.
+ */
+export function compileMethod<F>(name: string, params: string, body: string, constants: Record<string, unknown>): F {
+  const names = Object.keys(constants);
+  const source = `return function ${name}_${compiled++}(${params}) {\n${body}\n};`;
+  return new Function(...names, source)(...names.map((key) => constants[key])) as F;
+}
+
 /**
  * An amount for a slot's op, as the bigint the u64/i64 op takes: a bigint as it is (the op checks
  * its range), a number if it is a safe integer. Thrown before any slot changes.
