@@ -139,7 +139,8 @@ describe('percpu/metrics', function () {
     it('PerCpuCounter: inc() adds 1, inc(n) adds a number or bigint, exactly up to 2^64 - 1 on a CPU', async function () {
       const c = new PerCpuCounter({ name: fresh('requests_total'), help: 'Requests' });
       c.inc();
-      c.inc(41);
+      const { inc } = c; // each metric's own method: no `this` needed
+      inc(41);
       c.inc(2n ** 60n);
       assert.deepEqual(c.values(), [2n ** 60n + 42n, 0n, 0n, 0n]);
       assert.equal(await cpus.set.runOn(2, update, c.share(), 'inc', [undefined, 9, U64_MAX - 10n]), 2);
@@ -170,7 +171,8 @@ describe('percpu/metrics', function () {
       const g = new PerCpuGauge({ name: fresh('in_flight'), help: '' });
       g.inc();
       g.inc(10);
-      g.dec();
+      const { dec } = g;
+      dec();
       g.dec(20n);
       assert.equal(g.value(), -10n);
       await cpus.set.runOn(1, update, g.share(), 'set', [7, 2n ** 62n]);
@@ -193,7 +195,8 @@ describe('percpu/metrics', function () {
 
     it('PerCpuHistogram: a value goes to the first bucket whose bound it does not exceed; buckets are cumulative', async function () {
       const h = new PerCpuHistogram({ name: fresh('latency'), help: '', buckets: [0, 10, 100, 1000] });
-      for (const v of [0, 1, 10, 11, 99, 100, 101, 1000, 1001, 2 ** 53 - 1, 5n]) h.observe(v);
+      const { observe } = h;
+      for (const v of [0, 1, 10, 11, 99, 100, 101, 1000, 1001, 2 ** 53 - 1, 5n]) observe(v);
       await cpus.set.runOn(2, update, h.share(), 'observe', [U64_MAX]);
       const sum = 0n + 1n + 10n + 11n + 99n + 100n + 101n + 1000n + 1001n + (2n ** 53n - 1n) + 5n + U64_MAX; // past 2^64: no wrap
       assert.deepEqual(h.snapshot(), { buckets: [1n, 4n, 7n, 9n, 12n], sum, count: 12n });
@@ -204,6 +207,19 @@ describe('percpu/metrics', function () {
       assert.deepEqual(h.snapshots()[2], { buckets: [0n, 0n, 0n, 0n, 1n], sum: U64_MAX, count: 1n });
       assert.deepEqual(h.bounds, [0, 10, 100, 1000]);
       assert.ok(Object.isFrozen(h.bounds));
+    });
+
+    it('each metric has its own methods: many metrics side by side count each in its own slots', function () {
+      const counters = Array.from({ length: 8 }, (_, i) => new PerCpuCounter({ name: fresh(`many_${i}_total`), help: 'c' }));
+      const histograms = [[1], [1, 2, 3], Array.from({ length: 256 }, (_, i) => 2 * i)].map((buckets) => new PerCpuHistogram({ name: fresh('many'), help: 'h', buckets }));
+      for (let round = 0; round < 3; round++) counters.forEach((c, i) => c.inc(i));
+      for (const h of histograms) for (const v of [0, 2, 3, 511, 512]) h.observe(v);
+      assert.deepEqual(counters.map((c) => c.value()), [0n, 3n, 6n, 9n, 12n, 15n, 18n, 21n]);
+      assert.deepEqual(histograms[0]!.snapshot().buckets, [1n, 5n]);
+      assert.deepEqual(histograms[1]!.snapshot().buckets, [1n, 2n, 3n, 5n]);
+      const wide = histograms[2]!.snapshot().buckets; // bounds 0, 2, 4, ... 510, then +Inf
+      assert.deepEqual([wide[0], wide[1], wide[2], wide[254], wide[255], wide[256]], [1n, 2n, 3n, 3n, 3n, 5n]);
+      assert.notEqual(counters[0]!.inc, counters[1]!.inc);
     });
 
     it('PerCpuHistogram: a bad observation throws and changes nothing (neither bucket nor sum)', function () {

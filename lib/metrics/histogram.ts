@@ -3,7 +3,7 @@
  */
 import { PerCpuRangeError, PerCpuTypeError } from '../index';
 import type { MetricSample } from './exposition';
-import { PerCpuMetric, compileMethod, sumOf, toSlotAmount, type Drained, type ExportOptions, type MetricOptions } from './metric';
+import { PerCpuMetric, compileMethod, sumOf, toSlotAmount, type Drained, type MetricOptions, type Series } from './metric';
 
 /** The most buckets a histogram may have (each is a slot on every CPU). */
 export const MAX_BUCKETS = 256;
@@ -115,7 +115,7 @@ export class PerCpuHistogram extends PerCpuMetric {
 
   /** The histogram over every CPU, read now (see the class's read contract). */
   snapshot(): HistogramSnapshot {
-    return this.#snapshotOf(this.readSlots().map(sumOf));
+    return this.#snapshotOf(this.readTotals());
   }
 
   /** Each CPU's own histogram, by CPU. */
@@ -145,8 +145,8 @@ export class PerCpuHistogram extends PerCpuMetric {
   }
 
   /** @internal */
-  samplesOf(slots: readonly (readonly bigint[])[], options: ExportOptions): MetricSample[] {
-    return this.series(slots, options).flatMap(({ labels, values }) => {
+  samplesOf(series: readonly Series[]): MetricSample[] {
+    return series.flatMap(({ labels, values }) => {
       const { buckets, sum, count } = this.#snapshotOf(values);
       return [
         ...buckets.map((cumulative, i) => ({ name: `${this.name}_bucket`, labels: { ...labels, le: this.#le[i]! }, value: cumulative.toString() })),

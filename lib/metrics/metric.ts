@@ -81,8 +81,8 @@ export interface Drained<V> {
   readonly byCpu: V[];
 }
 
-/** One series of a metric: its labels and, for each part, the value read. */
-interface Series {
+/** One series of a metric: its labels and, for each part, the value read. @internal */
+export interface Series {
   readonly labels: Readonly<Record<string, string>>;
   readonly values: readonly bigint[];
 }
@@ -192,16 +192,26 @@ export abstract class PerCpuMetric {
     });
   }
 
-  /** @internal The samples of the exposition, from slots read by readSlots() (or their changes since a baseline). */
-  abstract samplesOf(slots: readonly (readonly bigint[])[], options: ExportOptions): MetricSample[];
+  /** @internal Each part's total over every CPU: one sum() a part (exact, it does not wrap). */
+  readTotals(): bigint[] {
+    return this.parts.map((part) => part.sum() as bigint);
+  }
 
-  /** @internal The series to expose: one per CPU with `cpuLabel`, else the total; each with its parts' values. */
-  protected series(slots: readonly (readonly bigint[])[], options: ExportOptions): Series[] {
+  /** @internal The series of slots read by CPU ([part][cpu]): one per CPU, labelled, with `cpuLabel`; else their total. */
+  seriesOf(slots: readonly (readonly bigint[])[], options: ExportOptions): Series[] {
     if (options.cpuLabel === true) {
       return Array.from({ length: this.cpus }, (_, cpu) => ({ labels: { cpu: String(cpu) }, values: slots.map((row) => row[cpu]!) }));
     }
     return [{ labels: {}, values: slots.map(sumOf) }];
   }
+
+  /** @internal The series read now: by CPU with `cpuLabel`, else the totals (one call a part). */
+  readSeries(options: ExportOptions): Series[] {
+    return options.cpuLabel === true ? this.seriesOf(this.readSlots(), options) : [{ labels: {}, values: this.readTotals() }];
+  }
+
+  /** @internal The samples of the exposition, from series read by readSeries() or seriesOf(). */
+  abstract samplesOf(series: readonly Series[]): MetricSample[];
 
   /** @internal A value in the exported unit, exactly. */
   protected format(value: bigint): string {
@@ -214,11 +224,12 @@ export abstract class PerCpuMetric {
   }
 
   /**
-   * The metric as Prometheus sees it, read now: every CPU's slots are read once each, so the
-   * samples of one collect() agree with each other (a histogram's `_count` is its `+Inf` bucket).
+   * The metric as Prometheus sees it, read now: each part once (its total, or with `cpuLabel`
+   * each CPU's slot), so the samples of one collect() agree with each other: a histogram's
+   * cumulative buckets never decrease and its `_count` is its `+Inf` bucket.
    */
   collect(options: ExportOptions = {}): MetricFamily {
-    return { name: this.name, help: this.help, type: this.type, samples: this.samplesOf(this.readSlots(), options) };
+    return { name: this.name, help: this.help, type: this.type, samples: this.samplesOf(this.readSeries(options)) };
   }
 
   /** The metric in Prometheus's text format (0.0.4), exactly: HELP, TYPE and a line a sample. */
@@ -250,8 +261,8 @@ export abstract class PerCpuScalarMetric extends PerCpuMetric {
   }
 
   /** @internal */
-  samplesOf(slots: readonly (readonly bigint[])[], options: ExportOptions): MetricSample[] {
-    return this.series(slots, options).map(({ labels, values }) => ({ name: this.name, labels, value: this.format(values[0]!) }));
+  samplesOf(series: readonly Series[]): MetricSample[] {
+    return series.map(({ labels, values }) => ({ name: this.name, labels, value: this.format(values[0]!) }));
   }
 }
 

@@ -47,7 +47,8 @@ class PromClientMetric {
   readonly aggregator = 'sum' as const;
   readonly #metric: PerCpuMetric;
   readonly #options: ExportOptions;
-  readonly #baseline: SlotBaseline;
+  /** Set by the first reset(): from then on the metric is read by CPU, less the baseline. */
+  #baseline: SlotBaseline | undefined;
 
   constructor(metric: PerCpuMetric, options: ExportOptions) {
     this.name = metric.name;
@@ -55,13 +56,15 @@ class PromClientMetric {
     this.type = metric.type;
     this.#metric = metric;
     this.#options = options;
-    this.#baseline = new SlotBaseline(metric);
   }
 
   /** The metric read once, exactly (since the last reset()). */
   family(): MetricFamily {
-    const samples = this.#metric.samplesOf(this.#baseline.since(false), this.#options);
-    return { name: this.name, help: this.help, type: this.#metric.type, samples };
+    const metric = this.#metric;
+    const baseline = this.#baseline;
+    const series = baseline === undefined ? metric.readSeries(this.#options) : metric.seriesOf(baseline.since(false), this.#options);
+    const samples = metric.samplesOf(series);
+    return { name: this.name, help: this.help, type: metric.type, samples };
   }
 
   /** The family in prom-client's JSON: JS numbers; a sample named otherwise than the metric has its metricName. */
@@ -89,7 +92,7 @@ class PromClientMetric {
   }
 
   reset(): void {
-    this.#baseline.since(true);
+    (this.#baseline ??= new SlotBaseline(this.#metric)).since(true);
   }
 }
 
