@@ -91,19 +91,28 @@ export class PerCpuHistogram extends PerCpuMetric {
     super('histogram', options, 'u64', [...bounds.map((_, i) => `bucket${i}`), 'bucketInf', 'sum'], { buckets: Object.freeze([...bounds]) });
     this.bounds = Object.freeze([...bounds]);
     // This histogram's own observe() (see compileMethod): the value is checked first; a binary
-    // search finds the first bound >= value (or +Inf, bounds.length); each bucket's `inc` has a
-    // call site of its own in the switch, then the sum's `add`. The source holds integers only.
+    // search of numbers (a bigint beyond 2^53 is past every bound, which are safe integers) finds
+    // the first bound >= value, or +Inf (bounds.length); each bucket's `inc` has a call site of its
+    // own in the switch, then the sum's `add`. The source holds integers only.
     const incs = this.parts.slice(0, -1).map((bucket) => bucket.num().inc);
     const cases = incs.map((_, i) => `case ${i}: inc${i}(); break;`).join(' ');
     this.observe = compileMethod(
       'observe',
       'value',
-      `const amount = typeof value === 'number' && value >= 0 && Number.isSafeInteger(value) ? BigInt(value) : observation(value);
+      `let amount;
+      let key; // the value as a number for the search: exact up to 2^53, past every bound beyond
+      if (typeof value === 'number' && value >= 0 && Number.isSafeInteger(value)) {
+        amount = BigInt(value);
+        key = value;
+      } else {
+        amount = observation(value);
+        key = amount > 9007199254740991n ? Infinity : Number(amount);
+      }
       let low = 0;
       let high = ${bounds.length};
       while (low < high) {
         const middle = (low + high) >>> 1;
-        if (value <= bounds[middle]) high = middle;
+        if (key <= bounds[middle]) high = middle;
         else low = middle + 1;
       }
       switch (low) { ${cases} }

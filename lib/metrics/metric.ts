@@ -145,9 +145,10 @@ export abstract class PerCpuMetric {
   #drainBaseline: SlotBaseline | undefined;
 
   /**
-   * Defines (or finds, when any thread defined it before) the statics of the metric: first its
-   * shape static, whose value is a hash of the type and shape, so that another shape under the
-   * same name is a ConflictError before anything is defined; then one static a part.
+   * Defines (or finds, when any thread defined it before) the statics of the metric. Its shape
+   * static's value is a hash of the type and shape: looked up first, so that another shape under
+   * the same name is a ConflictError before anything is defined. A new metric defines one static
+   * a part, then the shape static last: where the shape static exists, so do the parts.
    * @internal
    */
   protected constructor(type: MetricType, options: MetricOptions, slotType: 'u64' | 'i64', partNames: readonly string[], shape: { buckets?: readonly number[] }) {
