@@ -20,7 +20,7 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
   name: string;
   main: string;
   types: string;
-  exports: { '.': Exports; './package.json': string };
+  exports: { '.': Exports; './metrics': Exports; './package.json': string };
 };
 
 describe('package entries (package.json "exports")', function () {
@@ -30,6 +30,11 @@ describe('package entries (package.json "exports")', function () {
       '.': {
         import: { types: './dist/lib/index.d.mts', default: './dist/lib/index.mjs' },
         require: { types: './dist/lib/index.d.ts', default: './dist/lib/index.js' },
+      },
+      // percpu/metrics: test/metrics-exports.test.ts checks it.
+      './metrics': {
+        import: { types: './dist/lib/metrics/index.d.mts', default: './dist/lib/metrics/index.mjs' },
+        require: { types: './dist/lib/metrics/index.d.ts', default: './dist/lib/metrics/index.js' },
       },
       './package.json': './package.json',
     });

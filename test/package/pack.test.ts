@@ -218,7 +218,7 @@ describe('the packed package, installed in empty projects (npm run test:package)
 
   it('dist/lib in the tarball is exactly the compiled lib/ (nothing stale)', function () {
     const sources = fs
-      .readdirSync(path.join(ROOT, 'lib'))
+      .readdirSync(path.join(ROOT, 'lib'), { recursive: true, encoding: 'utf8' })
       .flatMap((f) => {
         const m = /^(.*)\.(ts|mts)$/.exec(f);
         if (m === null) return [];
@@ -284,6 +284,19 @@ describe('the packed package, installed in empty projects (npm run test:package)
       const out = JSON.parse(run(process.execPath, ['main.mjs'], project)) as unknown;
       const entry = new URL(`file://${path.join(fs.realpathSync(installed), 'dist', 'lib', 'index.mjs')}`).href;
       assert.deepEqual(out, { entry, sameAsRequire: true, cpu: 1, values: [0, 7], sum: 7 });
+    });
+
+    it('percpu/metrics by require and by import, with its optional peer prom-client not installed', function () {
+      assert.ok(!fs.existsSync(path.join(project, 'node_modules', 'prom-client')), 'npm installed the optional peer prom-client');
+      const cjs =
+        "const { CpuSet } = require('percpu'); const { PerCpuCounter } = require('percpu/metrics');" +
+        "CpuSet.start({ cpus: 2 }).then(async (cpus) => { const c = new PerCpuCounter({ name: 'installed_total', help: 'h' });" +
+        'c.inc(7n); process.stdout.write(c.toPrometheus()); await cpus.close(); });';
+      assert.equal(run(process.execPath, ['-e', cjs], project), '# HELP installed_total h\n# TYPE installed_total counter\ninstalled_total 7\n');
+      const esm =
+        "import { createRequire } from 'node:module'; import { PerCpuCounter } from 'percpu/metrics';" +
+        "console.log(PerCpuCounter === createRequire(import.meta.url)('percpu/metrics').PerCpuCounter);";
+      assert.equal(run(process.execPath, ['--input-type=module', '-e', esm], project), 'true\n');
     });
 
     it('with the prebuilt binaries gone (a platform without one), npm rebuild compiles the binding with node-gyp', function () {
