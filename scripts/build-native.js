@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// Builds percpu's native modules other than the binding with node-gyp, each from its own .gyp:
+// Builds percpu's native modules with node-gyp, each from its own .gyp:
+//   binding .             percpu.node       the binding (installing builds it with node-gyp-build;
+//                                           `npm test` rebuilds it here when its sources changed)
 //   sim    native/sim    percpu_sim.node   the race demo's loops (shipped, prebuilt too)
 //   accel  native/accel  percpu_accel.node the V8 fast path, for the Node that runs this script
 //   bench  native/bench  percpu_bench.node the benchmark loops (npm test, npm run bench; never shipped)
@@ -15,7 +17,7 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 
 const ROOT = path.join(__dirname, '..');
-const MODULES = { sim: 'native/sim', accel: 'native/accel', bench: 'native/bench', fixture: 'test/fixtures/foreign-wrap' };
+const MODULES = { binding: '.', sim: 'native/sim', accel: 'native/accel', bench: 'native/bench', fixture: 'test/fixtures/foreign-wrap' };
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -37,9 +39,15 @@ function nodeGyp() {
   return ['node-gyp'];
 }
 
+/** The running node's own prefix when it has its headers (include/node), as npm's nodedir would be. */
+function ownHeaders() {
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  return fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : undefined;
+}
+
 function run(dir, args) {
   const [command, ...prefix] = nodeGyp();
-  const nodedir = values.nodedir ?? process.env.npm_config_nodedir;
+  const nodedir = values.nodedir ?? process.env.npm_config_nodedir ?? ownHeaders();
   const extra = nodedir ? [`--nodedir=${nodedir}`] : [];
   const result = spawnSync(command, [...prefix, ...args, ...extra], {
     cwd: dir,
