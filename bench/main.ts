@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setup } from '../lib';
-import { fastPath, native } from '../lib/native';
+import { fastPath, native } from '../lib/core/native';
 import {
   EXPERIMENTS,
   JS_METHODS,

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BACKENDS, DynamicPerCpu, describeBackend, region } from '../lib';
-import { native } from '../lib/native';
+import { native } from '../lib/core/native';
 import { ALL_CPUS, TEST_CPUS, taskOf, useCpuSet } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -91,7 +91,7 @@ describe('backends: choosing one (child processes)', function () {
         v.num().add(7n); v.num().sub(2n);
         const info = p.region();
         console.log(JSON.stringify({ backend: info.backend, reason: info.backendReason, fellBack: info.fellBack,
-          gsMethod: info.gsMethod, values: v.values().map(String), gsBase: String(require(${JSON.stringify(path.join(LIB, 'native'))}).native.gsBase()) }));
+          gsMethod: info.gsMethod, values: v.values().map(String), gsBase: String(require(${JSON.stringify(path.join(LIB, 'core', 'native'))}).native.gsBase()) }));
         await set.close();
       })();`,
       { PERCPU_BACKEND: 'generic' },

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { BackendUnavailableError, DynamicPerCpu, NotBoundError, PerCpuRangeError, PerCpuTypeError, ReleasedError, region, thisCpu } from '../lib';
 import { EXPERIMENTS, handleOf, nativeBench } from '../bench/common';
-import { fastPath } from '../lib/native';
+import { fastPath } from '../lib/core/native';
 import type { Report } from '../bench/report';
 import { useCpuSet } from './helpers';
 

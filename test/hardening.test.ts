@@ -8,39 +8,9 @@
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import {
-  CpuGuard,
-  CpuSet,
-  CpuTakenError,
-  DynamicPerCpu,
-  GuardError,
-  IrqGuard,
-  PerCpuPair,
-  PerCpuRangeError,
-  PerCpuTypeError,
-  PerCpuVariable,
-  TaskAbandonedError,
-  TaskError,
-  bind,
-  definePerCpu,
-  isParticipating,
-  participate,
-  revive,
-  revivePair,
-  runRace,
-  schedulerStats,
-  setup,
-  startScheduler,
-  stats,
-  stopScheduler,
-  task,
-  thisCpu,
-  typeInfo,
-  unbind,
-  wrap,
-  type NumericType,
-} from '../lib';
-import type { NativeHandle } from '../lib/native';
+import { CpuGuard, CpuSet, CpuTakenError, DynamicPerCpu, GuardError, PerCpuPair, PerCpuRangeError, PerCpuTypeError, PerCpuVariable, TaskAbandonedError, TaskError, bind, definePerCpu, revive, revivePair, setup, stats, task, thisCpu, typeInfo, unbind, wrap, type NumericType } from '../lib';
+import { IrqGuard, isParticipating, participate, runRace, schedulerStats, startScheduler, stopScheduler } from '../lib/sim';
+import type { NativeHandle } from '../lib/core/native';
 import { ALL_CPUS, TEST_CPUS, assertRejectsCode, assertThrowsCode, taskOf, useCpuSetEach, withCpuSet } from './helpers';
 import type { ErrorInfo } from './tasks';
 

@@ -11,18 +11,8 @@
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import {
-  PerCpuRangeError,
-  PerCpuTypeError,
-  raceExpectation,
-  raceOk,
-  region,
-  runRace,
-  schedulerStats,
-  type RaceResult,
-  type RaceRow,
-  type RaceRowSpec,
-} from '../lib';
+import { PerCpuRangeError, PerCpuTypeError, region } from '../lib';
+import { raceExpectation, raceOk, runRace, schedulerStats, type RaceResult, type RaceRow, type RaceRowSpec } from '../lib/sim';
 import { assertThrowsCode } from './helpers';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'percpu.js');

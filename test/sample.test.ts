@@ -2,7 +2,7 @@
  * The `percpu sample` command: the Rust sample module run on worker-thread CPUs, in a child process.
  */
 import * as assert from 'node:assert/strict';
-import { fastPath } from '../lib/native';
+import { fastPath } from '../lib/core/native';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

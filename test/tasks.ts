@@ -6,6 +6,7 @@
  */
 import * as workerThreads from 'node:worker_threads';
 import * as lib from '../lib';
+import * as libSim from '../lib/sim';
 import {
   CpuGuard,
   NUMERIC_OPS,
@@ -21,7 +22,7 @@ import {
   type PerCpuVariable,
   type SharedPerCpu,
 } from '../lib';
-import { native } from '../lib/native';
+import { native } from '../lib/core/native';
 import { Rng, deriveSeed } from './fuzz/calls';
 
 /** Any per-CPU variable, whatever its type (the tasks are untyped in the value). */
@@ -487,7 +488,7 @@ export function throwRevokedProxy(): never {
 
 /** Takes part in the scheduler from this CPU's thread; returns this CPU. */
 export function participateHere(): number {
-  lib.participate();
+  libSim.participate();
   return cpu();
 }
 

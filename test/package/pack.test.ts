@@ -185,7 +185,7 @@ describe('the packed package, installed in empty projects (npm run test:package)
       'dist/lib/index.d.ts',
       'dist/lib/index.mjs',
       'dist/lib/index.d.mts',
-      'dist/lib/worker.js',
+      'dist/lib/cpus/worker.js',
     ]) {
       assert.ok(files.includes(needed), `the tarball lacks ${needed}`);
     }

@@ -12,9 +12,9 @@ import {
   PerCpuTypeError,
   TaskAbandonedError,
   TaskError,
-} from './errors';
-import { native } from './native';
-import { setup, type RegionOptions } from './region';
+} from '../core/errors';
+import { native } from '../core/native';
+import { setup, type RegionOptions } from '../core/region';
 import {
   cancelStartBarrier,
   checkTaskRef,

@@ -24,12 +24,12 @@
 import { execFile, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { BackendUnavailableError, ConflictError, PerCpuRangeError, PerCpuTypeError, describeThrown } from './errors';
-import { definePerCpu } from './percpu';
-import { BACKENDS, describeBackend, region, setup, thisCpu, type BackendChoice, type BackendName } from './region';
+import { BackendUnavailableError, ConflictError, PerCpuRangeError, PerCpuTypeError, describeThrown } from '../core/errors';
+import { definePerCpu } from '../core/percpu';
+import { BACKENDS, describeBackend, region, setup, thisCpu, type BackendChoice, type BackendName } from '../core/region';
 import type { RaceWorkerReply, RaceWorkerRequest } from './race-worker';
 import { schedulerStats, startScheduler, stopScheduler, type SchedulerStats } from './scheduler';
-import { deserializeError } from './task';
+import { deserializeError } from '../cpus/task';
 
 export const RACE_SCENARIOS = ['migration', 'interrupts', 'both'] as const;
 /** migration: the scheduler swaps threads' CPUs; interrupts: it interrupts every thread; both: both. */
@@ -334,7 +334,7 @@ export async function runRace(options: RaceOptions = {}): Promise<RaceResult> {
 
 type Resolved = Pick<RaceResult, 'threads' | 'seconds' | 'minMigrations' | 'minInterrupts' | 'maxSeconds' | 'migrateHz' | 'irqHz' | 'windowNs'>;
 
-const BIN = path.join(__dirname, '..', '..', 'bin', 'percpu.js');
+const BIN = path.join(__dirname, '..', '..', '..', 'bin', 'percpu.js');
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

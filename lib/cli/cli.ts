@@ -3,8 +3,8 @@
  * worker-thread CPUs; `percpu race [--seconds S] [--rate HZ] ...` shows what migration and
  * interrupts do to each per-CPU update method (lib/race.ts).
  */
-import { decodeRows, exitWithRaceParent, formatRaceTable, raceOk, runRace, type RaceOptions } from './race';
-import type { BackendChoice } from './region';
+import { decodeRows, exitWithRaceParent, formatRaceTable, raceOk, runRace, type RaceOptions } from '../sim/race';
+import type { BackendChoice } from '../core/region';
 import { runSample, type SampleOptions } from './sample';
 
 const USAGE = `usage: percpu sample [--cpus N] [--backend auto|gs|generic]

@@ -3,10 +3,10 @@
  * loop per request, native or JS, replying with the updates it issued.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { serializeError, type SerializedError } from './task';
-import { loadSimulator, native } from './native';
-import { CpuGuard, getStaticPerCpu } from './percpu';
-import { bind, region, thisCpu, unbind } from './region';
+import { serializeError, type SerializedError } from '../cpus/task';
+import { loadSimulator, native } from '../core/native';
+import { CpuGuard, getStaticPerCpu } from '../core/percpu';
+import { bind, region, thisCpu, unbind } from '../core/region';
 import { leaveScheduler, participate } from './scheduler';
 
 export type RaceWorkerRequest =

@@ -4,7 +4,7 @@
  * own (runTask).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { native } from './native';
+import { native } from '../core/native';
 import { runTask, serializeError, type FromWorker, type ToWorker } from './task';
 
 const port = parentPort!;

@@ -4,11 +4,11 @@
  */
 import { pathToFileURL } from 'node:url';
 import * as path from 'node:path';
-import { PerCpuTypeError, describeThrown, nativeErrorClasses } from './errors';
-import { native } from './native';
-import { DynamicPerCpu, PerCpuVariable, StaticPerCpu, isSharedPerCpu, revive, type SharedPerCpu } from './percpu';
-import { PerCpuPair, isSharedPerCpuPair, revivePair, type SharedPerCpuPair } from './pair';
-import type { NumericType } from './types';
+import { PerCpuTypeError, describeThrown, nativeErrorClasses } from '../core/errors';
+import { native } from '../core/native';
+import { DynamicPerCpu, PerCpuVariable, StaticPerCpu, isSharedPerCpu, revive, type SharedPerCpu } from '../core/percpu';
+import { PerCpuPair, isSharedPerCpuPair, revivePair, type SharedPerCpuPair } from '../core/pair';
+import type { NumericType } from '../core/types';
 
 /** What a task borrows from its arguments: released when it settles. */
 type Borrowed = DynamicPerCpu<NumericType> | PerCpuPair;
@@ -27,7 +27,7 @@ export type TaskRef = Pick<Task, 'module' | 'name'>;
 type AnyFunction = (...args: never[]) => unknown;
 
 /**
- * Names a task: `task<typeof increment>(require.resolve('./tasks'), 'increment')` or with
+ * Names a task: `task<typeof increment>(require.resolve('../tasks'), 'increment')` or with
  * `import.meta.url` in ESM. The module must export `name` as a function.
  */
 export function task<F extends AnyFunction>(module: string | URL, name: string): Task<Parameters<F>, Awaited<ReturnType<F>>> {

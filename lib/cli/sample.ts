@@ -2,13 +2,13 @@
  * The Rust sample module (samples/rust/rust_percpu.rs), ported: run on every CPU of a CpuSet,
  * printing the module's messages and a per-CPU table of results.
  */
-import { fastPath } from './native';
-import { CpuSet } from './cpuset';
-import { DynamicPerCpu } from './percpu';
-import { describeBackend, region, stats, type BackendChoice } from './region';
+import { fastPath } from '../core/native';
+import { CpuSet } from '../cpus/cpuset';
+import { DynamicPerCpu } from '../core/percpu';
+import { describeBackend, region, stats, type BackendChoice } from '../core/region';
 import type * as SampleTasks from './sample-tasks';
-import { task } from './task';
-import { NUMERIC_TYPES, type NumericType } from './types';
+import { task } from '../cpus/task';
+import { NUMERIC_TYPES, type NumericType } from '../core/types';
 
 export interface SampleOptions {
   /** CPUs to run on. Default: the region's, or os.availableParallelism(). */
