@@ -1,7 +1,8 @@
 /**
- * The code in README.md and docs/*.md that claims to run, run: every fenced js/ts block is either
- * part of an example (its info string says `example=NAME`) or marked `fragment` (a piece of an API,
- * not a program). An example's blocks are the files of a project (`file=PATH`), the commands that
+ * The code in README.md and docs/*.md that claims to run, run: every fenced js/ts/sh block is part
+ * of an example (its info string says `example=NAME`), an excerpt of a file of examples/ (its first
+ * line names it, `// examples/...`, and every other line is that file's, in order; the example's own
+ * test runs it), or marked `fragment` (a piece of an API, not a program). An example's blocks are the files of a project (`file=PATH`), the commands that
  * run it (`run`: shell lines, run in order) and what they print (`output`: compared line by line,
  * exactly). Each example runs in an empty folder where `percpu` is this package (as installed), its
  * TypeScript files are type-checked with tsc first, and `tsx` is on the PATH.
@@ -17,7 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 const ROOT = path.join(__dirname, '..', '..');
-const CODE = new Set(['js', 'mjs', 'cjs', 'ts', 'mts', 'cts', 'javascript', 'typescript']);
+const CODE = new Set(['js', 'mjs', 'cjs', 'ts', 'mts', 'cts', 'javascript', 'typescript', 'sh', 'bash', 'shell']);
 
 export interface Block {
   doc: string;
@@ -74,6 +75,12 @@ export function examplesOf(blocks: Block[]): Example[] {
     } else assert.fail(`${block.doc}:${block.line}: an example block needs file=, run or output`);
   }
   return [...examples.values()];
+}
+
+/** The examples/ file a block quotes (its first line is `// examples/...`), or null. */
+function excerptOf(block: Block): string | null {
+  const first = /^\/\/ (examples\/\S+)$/.exec(block.text.split('\n')[0]!);
+  return first !== null && fs.existsSync(path.join(ROOT, first[1]!)) ? first[1]! : null;
 }
 
 /** README.md and every docs/*.md (not the generated API docs). */
@@ -154,9 +161,19 @@ describe('the documentation: code that claims to run, runs', function () {
   for (const doc of documents()) {
     const blocks = fencedBlocks(doc, fs.readFileSync(path.join(ROOT, doc), 'utf8'));
 
-    it(`${doc}: every js/ts block is part of a runnable example or marked a fragment`, function () {
-      const unmarked = blocks.filter((b) => CODE.has(b.language) && !b.tokens.has('example') && !b.tokens.has('fragment'));
+    it(`${doc}: every js/ts/sh block is part of a runnable example, an excerpt of examples/, or marked a fragment`, function () {
+      const unmarked = blocks.filter((b) => CODE.has(b.language) && !b.tokens.has('example') && !b.tokens.has('fragment') && excerptOf(b) === null);
       assert.deepEqual(unmarked.map((b) => `${doc}:${b.line}`), []);
+      for (const block of blocks.filter((b) => CODE.has(b.language) && excerptOf(b) !== null)) {
+        const file = excerptOf(block)!;
+        const lines = fs.readFileSync(path.join(ROOT, file), 'utf8').split('\n');
+        let at = 0;
+        for (const line of block.text.trimEnd().split('\n').slice(1)) {
+          const found = lines.indexOf(line, at);
+          assert.ok(found >= 0, `${doc}:${block.line}: ${file} has no line, after line ${at}, reading: ${line}`);
+          at = found + 1;
+        }
+      }
     });
 
     for (const example of examplesOf(blocks)) {
