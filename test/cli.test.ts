@@ -149,8 +149,8 @@ describe('percpu: usage errors exit 2 with one line on stderr, nothing on stdout
     [['race', '--threads', '2.5'], race("--threads takes a whole number from 2 to 1024, not '2.5'")],
     [['race', '--window', '-1'], race("--window takes a whole number from 0 to 10000000, not '-1'")],
     [['race', '--window', '10000001'], race("--window takes a whole number from 0 to 10000000, not '10000001'")],
-    [['race', '--min-migrations', 'x'], race(`--min-migrations takes a whole number from 0 to ${Number.MAX_SAFE_INTEGER}, not 'x'`)],
-    [['race', '--min-interrupts', '-2'], race(`--min-interrupts takes a whole number from 0 to ${Number.MAX_SAFE_INTEGER}, not '-2'`)],
+    [['race', '--min-migrations', 'x'], race("--min-migrations takes a whole number from 0 to 1000000000, not 'x'")],
+    [['race', '--min-interrupts', '-2'], race("--min-interrupts takes a whole number from 0 to 1000000000, not '-2'")],
     [['race', '--max-seconds', '0.1'], race('--max-seconds (0.1) must be at least --seconds (0.5)')],
     [['race', '--seconds', '100'], race('--max-seconds (60) must be at least --seconds (100)')],
     [['race', '--json=1'], race('--json takes no value')],
@@ -167,7 +167,9 @@ describe('percpu: usage errors exit 2 with one line on stderr, nothing on stdout
   });
 
   it('through bin/percpu.js: exit status 2, the same line, nothing on stdout, no stack', function () {
-    for (const [args, line] of ERRORS.filter(([args]) => args.length <= 1 || args.includes('--rows'))) {
+    const some = ERRORS.filter(([args]) => args.length <= 1 || (args[1] === '--rows' && /bogus|constructor|js-rmw/.test(args[2]!)));
+    assert.equal(some.length, 9);
+    for (const [args, line] of some) {
       assert.deepEqual(percpu(args), { status: 2, stdout: '', stderr: `${line}\n` }, `percpu ${args.join(' ')}`);
     }
   });

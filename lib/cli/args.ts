@@ -5,6 +5,9 @@
 import { parseArgs } from 'node:util';
 import { HELP_COLUMNS, fold } from './text';
 
+/** The exit statuses: every check passed; a check failed (or percpu cannot run here); a usage error. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
 /** A mistake on the command line. The CLI prints its message in one line and exits 2. */
 export class UsageError extends Error {
   constructor(message: string) {

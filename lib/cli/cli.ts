@@ -6,14 +6,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { HELP_OPTION, UsageError, formatHelp, helpColumns, readOptions, type Command, type OptionSpec, type Output } from './args';
+import { EXIT, HELP_OPTION, UsageError, formatHelp, helpColumns, readOptions, type Command, type OptionSpec, type Output } from './args';
 import { raceCommand } from './race-command';
 import { sampleCommand } from './sample-command';
 import { HELP_COLUMNS, fold } from './text';
-
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
 
 const benchCommand: Command = {
   name: 'bench',
@@ -28,7 +24,7 @@ const benchCommand: Command = {
   exitStatus: '2 (the benchmarks do not run from here); 0 with --help.',
   async run(_values, output) {
     output.err('percpu bench: the benchmarks are not in the npm package; in a clone of the repository: npm run bench');
-    return EXIT_USAGE;
+    return EXIT.usage;
   },
 };
 
@@ -91,11 +87,11 @@ export async function main(argv: readonly string[], output: Output = processOutp
     const values = readOptions(own, GLOBAL_OPTIONS);
     if (values.has('help')) {
       output.out(globalHelp());
-      return EXIT_OK;
+      return EXIT.ok;
     }
     if (values.has('version')) {
       output.out(version());
-      return EXIT_OK;
+      return EXIT.ok;
     }
     if (name === undefined) throw new UsageError(`no command given (${COMMANDS.map((c) => c.name).join(', ')})`);
     if (name === 'help') return help(rest, output);
@@ -104,18 +100,18 @@ export async function main(argv: readonly string[], output: Output = processOutp
     const options = readOptions(rest, command.options);
     if (options.has('help')) {
       output.out(formatHelp(command));
-      return EXIT_OK;
+      return EXIT.ok;
     }
     return await command.run(options, output);
   } catch (error) {
     if (error instanceof UsageError) {
       const who = command === undefined ? 'percpu' : `percpu ${command.name}`;
       output.err(`${who}: ${error.message}; see '${who} --help'`);
-      return EXIT_USAGE;
+      return EXIT.usage;
     }
     if (percpuError(error)) {
       output.err(`percpu: ${error.name}: ${error.message}`);
-      return EXIT_FAILED;
+      return EXIT.failed;
     }
     throw error;
   }
@@ -125,10 +121,10 @@ export async function main(argv: readonly string[], output: Output = processOutp
 function help(args: readonly string[], output: Output): number {
   if (args.length === 0) {
     output.out(globalHelp());
-    return EXIT_OK;
+    return EXIT.ok;
   }
   const command = args.length === 1 ? COMMANDS.find((c) => c.name === args[0]) : undefined;
   if (command === undefined) throw new UsageError(`help takes one command (${COMMANDS.map((c) => c.name).join(', ')}), not '${args.join(' ')}'`);
   output.out(formatHelp(command));
-  return EXIT_OK;
+  return EXIT.ok;
 }

@@ -5,7 +5,7 @@
 import { BackendUnavailableError, PerCpuTypeError } from '../core/errors';
 import { BACKENDS, describeBackend, region, setup, type BackendName } from '../core/region';
 import { RACE_METHODS, RACE_SCENARIOS, exitWithRaceParent, raceExpectation, raceOk, type RaceMethod, type RaceOptions, type RaceResult, type RaceRowSpec, type RaceScenario } from '../sim/race';
-import { BACKEND_OPTION, HELP_OPTION, UsageError, backendOption, helpColumns, positiveNumber, wholeNumber, type Command, type OptionValues, type Output } from './args';
+import { BACKEND_OPTION, EXIT, HELP_OPTION, UsageError, backendOption, helpColumns, positiveNumber, wholeNumber, type Command, type OptionValues, type Output } from './args';
 import { raceFormat, runRaceStreaming } from './race-stream';
 import { fold } from './text';
 
@@ -84,8 +84,8 @@ const NUMBER_OPTIONS: readonly { key: keyof Numbers; name: string; value: string
   { key: 'irqHz', name: 'irq-rate', value: 'HZ', default: 1000, parse: (f, t) => positiveNumber(f, t, 100_000), help: 'interrupts per second to each thread, at most 100000' },
   { key: 'threads', name: 'threads', value: 'N', default: 4, parse: (f, t) => wholeNumber(f, t, 2, 1024), help: 'bound worker threads, 2 to 1024' },
   { key: 'windowNs', name: 'window', value: 'NS', default: 1000, parse: (f, t) => wholeNumber(f, t, 0, 1e7), help: "the native generic loops' window between load and store, 0 to 10000000" },
-  { key: 'minMigrations', name: 'min-migrations', value: 'N', default: 1, parse: (f, t) => wholeNumber(f, t, 0, Number.MAX_SAFE_INTEGER), help: 'after S seconds a row runs on until the scheduler has made this many swaps' },
-  { key: 'minInterrupts', name: 'min-interrupts', value: 'N', default: 1, parse: (f, t) => wholeNumber(f, t, 0, Number.MAX_SAFE_INTEGER), help: 'and until the threads have taken this many interrupts' },
+  { key: 'minMigrations', name: 'min-migrations', value: 'N', default: 1, parse: (f, t) => wholeNumber(f, t, 0, 1e9), help: 'after S seconds a row runs on until the scheduler has made this many swaps, at most 1000000000' },
+  { key: 'minInterrupts', name: 'min-interrupts', value: 'N', default: 1, parse: (f, t) => wholeNumber(f, t, 0, 1e9), help: 'and until the threads have taken this many interrupts, at most 1000000000' },
   { key: 'maxSeconds', name: 'max-seconds', value: 'S', default: 60, parse: (f, t) => positiveNumber(f, t, 3600), help: 'the longest a row may run waiting for them, at most 3600' },
 ];
 
@@ -160,7 +160,7 @@ async function run(values: OptionValues, output: Output): Promise<number> {
   });
   if (json) output.out(JSON.stringify(result));
   else for (const line of ['', ...conclusion(result)]) output.out(line);
-  return raceOk(result) ? 0 : 1;
+  return raceOk(result) ? EXIT.ok : EXIT.failed;
 }
 
 function rowsHelp(): string {

@@ -1,5 +1,5 @@
 /** `percpu sample`: the Rust sample module's checks on worker-thread CPUs (sample.ts). */
-import { BACKEND_OPTION, HELP_OPTION, backendOption, wholeNumber, type Command } from './args';
+import { BACKEND_OPTION, EXIT, HELP_OPTION, backendOption, wholeNumber, type Command } from './args';
 import { runSample, type SampleOptions } from './sample';
 
 /** The most CPUs a region has (native/core/region.h kMaxCpus). */
@@ -34,12 +34,12 @@ export const sampleCommand: Command = {
     const backend = backendOption(values);
     const json = values.has('json');
     const options: SampleOptions = {
-      log: json ? () => undefined : output.out,
+      log: json ? () => undefined : (line) => output.out(line),
       ...(typeof cpus === 'string' ? { cpus: wholeNumber('cpus', cpus, 1, MAX_CPUS) } : {}),
       ...(backend === undefined ? {} : { backend }),
     };
     const result = await runSample(options);
     if (json) output.out(JSON.stringify(result));
-    return result.failed === 0 ? 0 : 1;
+    return result.failed === 0 ? EXIT.ok : EXIT.failed;
   },
 };
