@@ -1,14 +1,14 @@
 /**
  * The race, row by row, for `percpu race`: each row reported as it finishes, progress as it goes.
  *
- * runRace streams when it takes `onRow` and `onProgress` and percpu/sim exports
+ * runRace streams when it takes `onRow` and `onProgress` and percpu/sim (lib/sim/index.ts) exports
  * `formatRaceRow(row)` and `formatRaceHeader()` (lines of at most 100 columns); this adapter uses
  * them when they are there. Until then it runs one runRace per row and formats rows itself.
  * When they land, everything below FALLBACK can go: runRaceStreaming becomes runRace with the
  * hooks, and raceFormat the two formatters.
  */
-import * as race from '../sim/race';
-import type { RaceOptions, RaceResult, RaceRow, RaceRowSpec, RaceSafety } from '../sim/race';
+import * as sim from '../sim';
+import type { RaceOptions, RaceResult, RaceRow, RaceRowSpec, RaceSafety } from '../sim';
 import { tableLine, tableRule, type Column } from './text';
 
 export interface RaceStreamHooks {
@@ -32,20 +32,20 @@ interface StreamingRace {
 }
 
 /** What the adapter uses of percpu/sim's race; the formatters are there once runRace streams. */
-export type RaceModule = Pick<typeof race, 'runRace' | 'DEFAULT_RACE_ROWS'> & Partial<Pick<StreamingRace, 'formatRaceRow' | 'formatRaceHeader'>>;
+export type RaceModule = Pick<typeof sim, 'runRace' | 'DEFAULT_RACE_ROWS'> & Partial<Pick<StreamingRace, 'formatRaceRow' | 'formatRaceHeader'>>;
 
 function streaming(module: RaceModule): module is RaceModule & StreamingRace {
   return typeof module.formatRaceRow === 'function' && typeof module.formatRaceHeader === 'function';
 }
 
 /** Runs the race, calling the hooks as it goes. */
-export async function runRaceStreaming(options: RaceOptions, hooks: RaceStreamHooks, module: RaceModule = race): Promise<RaceResult> {
+export async function runRaceStreaming(options: RaceOptions, hooks: RaceStreamHooks, module: RaceModule = sim): Promise<RaceResult> {
   if (streaming(module)) return module.runRace({ ...options, ...hooks });
   return runRowByRow(options, hooks, module);
 }
 
 /** How rows and the header print. */
-export function raceFormat(module: RaceModule = race): RaceFormat {
+export function raceFormat(module: RaceModule = sim): RaceFormat {
   if (streaming(module)) {
     return { header: () => module.formatRaceHeader().split('\n'), row: (row) => module.formatRaceRow(row).split('\n') };
   }
@@ -57,7 +57,7 @@ export function raceFormat(module: RaceModule = race): RaceFormat {
 const SAFETY_KEYS = ['handlerChecks', 'tableChecks', 'checkFailures', 'violations', 'strays'] as const satisfies readonly (keyof RaceSafety)[];
 
 /** A row as --rows takes it: scenario:method[:backend]. */
-export function rowName(spec: RaceRowSpec): string {
+function rowName(spec: RaceRowSpec): string {
   return [spec.scenario, spec.method, ...(spec.backend === undefined ? [] : [spec.backend])].join(':');
 }
 
