@@ -1,132 +1,130 @@
 /**
- * The `percpu` command: `percpu sample [--cpus N] [--backend B]` runs the Rust sample module on
- * worker-thread CPUs; `percpu race [--seconds S] [--rate HZ] ...` shows what migration and
- * interrupts do to each per-CPU update method (lib/race.ts).
+ * The `percpu` command (bin/percpu.js): `percpu sample` runs the Rust sample module on worker-thread
+ * CPUs, `percpu race` shows what migration and interrupts do to each per-CPU update method, and
+ * `percpu bench` says how to run the benchmarks. Exit status: 0 ok, 1 a check failed (or percpu
+ * cannot run here), 2 a usage error.
  */
-import { decodeRows, exitWithRaceParent, formatRaceTable, raceOk, runRace, type RaceOptions } from '../sim/race';
-import type { BackendChoice } from '../core/region';
-import { runSample, type SampleOptions } from './sample';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { EXIT, HELP_OPTION, UsageError, formatHelp, helpColumns, readOptions, type Command, type OptionSpec, type Output } from './args';
+import { raceCommand } from './race-command';
+import { sampleCommand } from './sample-command';
+import { HELP_COLUMNS, fold } from './text';
 
-const USAGE = `usage: percpu sample [--cpus N] [--backend auto|gs|generic]
-       percpu race [--seconds S] [--rate HZ] [--irq-rate HZ] [--threads N] [--window NS] [--backend B] [...]
+const benchCommand: Command = {
+  name: 'bench',
+  synopsis: '',
+  summary: 'how to run the benchmarks (they are not part of the npm package)',
+  description:
+    'The benchmarks (native loops, per-call costs from JS, scaling with the number of CPUs, the call paths of ' +
+    'num()) are not part of the npm package: their native module is built only in a clone of the repository. ' +
+    'There, `npm run bench` builds and runs them (`npm run bench -- --quick` for a short run); ' +
+    'docs/benchmarks.md explains what they print. `percpu bench` says so in one line on stderr.',
+  options: [HELP_OPTION],
+  exitStatus: '2 (the benchmarks do not run from here); 0 with --help.',
+  async run(_values, output) {
+    output.err('percpu bench: the benchmarks are not in the npm package; in a clone of the repository: npm run bench');
+    return EXIT.usage;
+  },
+};
 
-  sample        run the Rust percpu sample module on N worker-thread CPUs
-                (default: os.availableParallelism()); exit status 1 if a check fails
-  --cpus N      number of CPUs (1 to 1024; more than the machine's cores is fine)
-  --backend B   gs (one GS-relative instruction per op; Linux x86-64), generic (this CPU's
-                pointer, then the plain op; anywhere) or auto (gs where it works, the default;
-                the PERCPU_BACKEND environment variable sets it too)
-  race          N bound threads count in per-CPU variables while a scheduler migrates them
-                between CPUs (swapping two threads' CPUs with a signal) and/or interrupts them;
-                prints, per method, updates issued, found in the sum over CPUs, and lost;
-                exit status 1 if a row is not as expected
-  --seconds S   seconds per row (default 0.5)
-  --rate HZ     swaps per second the scheduler attempts (default 1000)
-  --irq-rate HZ interrupts per second to each thread (default 1000)
-  --threads N   bound worker threads (default 4)
-  --window NS   the native generic loops' window between load and store (default 1000)
-  --min-migrations N, --min-interrupts N
-                after S seconds a row runs on until this many swaps / interrupts (default 1)
-  --max-seconds S
-                the longest a row may run waiting for them (default 60)
-  --rows LIST   only these rows: scenario:method[:gs|generic],... with scenario migration,
-                interrupts or both and method gs, raw, guard, irqsave, js-add, js-rmw, js-guard
-  --json        print the result as JSON (rows for the other backend run this way in a child)
-  --help        this text`;
+const COMMANDS: readonly Command[] = [sampleCommand, raceCommand, benchCommand];
 
-const BACKEND_CHOICES: readonly string[] = ['auto', 'gs', 'generic'];
+const GLOBAL_OPTIONS: readonly OptionSpec[] = [
+  HELP_OPTION,
+  { name: 'version', short: 'v', help: "print percpu's version and exit" },
+];
 
-export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    console.log(USAGE);
-    return command === undefined ? 2 : 0;
-  }
-  if (command !== 'sample' && command !== 'race') {
-    console.error(`percpu: unknown command '${command}'\n${USAGE}`);
-    return 2;
-  }
-  const allowed = command === 'sample'
-    ? ['--cpus', '--backend']
-    : ['--seconds', '--rate', '--irq-rate', '--threads', '--window', '--backend', '--rows', '--json',
-      '--min-migrations', '--min-interrupts', '--max-seconds'];
-  const values = new Map<string, string>();
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i]!;
-    const [name, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    if (!allowed.includes(name)) {
-      console.error(`percpu: unknown option '${arg}'\n${USAGE}`);
-      return 2;
-    }
-    values.set(name, name === '--json' ? '' : (inline ?? rest[++i] ?? ''));
-  }
-  const backend = values.get('--backend');
-  if (backend !== undefined && !BACKEND_CHOICES.includes(backend)) {
-    console.error(`percpu: --backend takes auto, gs or generic, not '${backend}'`);
-    return 2;
-  }
-  if (command === 'race') return race(values);
-  const options: SampleOptions = {};
-  if (backend !== undefined) options.backend = backend as BackendChoice;
-  if (values.has('--cpus')) {
-    const value = values.get('--cpus')!;
-    const cpus = Number(value);
-    if (!Number.isInteger(cpus) || cpus < 1) {
-      console.error(`percpu: --cpus takes a whole number of at least 1, not '${value}'`);
-      return 2;
-    }
-    options.cpus = cpus;
-  }
-  const result = await runSample(options);
-  return result.failed === 0 ? 0 : 1;
+/** The text `percpu --help` prints. */
+export function globalHelp(): string {
+  return [
+    'usage: percpu <command> [options]',
+    '       percpu <command> --help',
+    '       percpu --help | --version',
+    '',
+    ...fold('Linux kernel per-CPU variables for Node.js, with worker threads as CPUs: the sample module, the race ' +
+      'demonstration, and where the benchmarks are.', HELP_COLUMNS, ''),
+    '',
+    'commands:',
+    ...helpColumns(COMMANDS.map((command) => [command.name, command.summary])),
+    '',
+    'options:',
+    ...helpColumns(GLOBAL_OPTIONS.map((spec) => [`-${spec.short}, --${spec.name}`, spec.help])),
+    '',
+    ...fold('exit status: 0 ok; 1 a check failed (sample) or a row was not as expected (race), or percpu cannot ' +
+      'run here (a line on stderr says why); 2 a usage error (a line on stderr says what is wrong).', HELP_COLUMNS, ''),
+  ].join('\n');
 }
 
-const RACE_NUMBERS = {
-  '--seconds': 'seconds',
-  '--rate': 'migrateHz',
-  '--irq-rate': 'irqHz',
-  '--threads': 'threads',
-  '--window': 'windowNs',
-  '--min-migrations': 'minMigrations',
-  '--min-interrupts': 'minInterrupts',
-  '--max-seconds': 'maxSeconds',
-} as const;
+/** This package's version, from its package.json. */
+export function version(): string {
+  const file = path.join(__dirname, '..', '..', '..', 'package.json');
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+}
 
-async function race(values: Map<string, string>): Promise<number> {
-  const options: RaceOptions = {};
-  for (const [flag, key] of Object.entries(RACE_NUMBERS)) {
-    const value = values.get(flag);
-    if (value === undefined) continue;
-    const number = Number(value);
-    if (value === '' || !Number.isFinite(number) || number < 0) {
-      console.error(`percpu: ${flag} takes a number, not '${value}'`);
-      return 2;
+const processOutput: Output = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+};
+
+/** Is this one of percpu's own errors (they have an ERR_PERCPU code and say what went wrong)? */
+function percpuError(error: unknown): error is Error {
+  if (!(error instanceof Error)) return false;
+  const code: unknown = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('ERR_PERCPU');
+}
+
+/**
+ * Runs `percpu <argv>`; resolves with the exit status. A usage error and an error of percpu's own
+ * print one line on stderr; anything else (a bug) rejects.
+ */
+export async function main(argv: readonly string[], output: Output = processOutput): Promise<number> {
+  // The options before the command are percpu's own (flags only); the rest are the command's.
+  const at = argv.findIndex((arg) => !arg.startsWith('-'));
+  const [own, name, rest] = at < 0 ? [argv, undefined, []] : [argv.slice(0, at), argv[at]!, argv.slice(at + 1)];
+  let command: Command | undefined;
+  try {
+    const values = readOptions(own, GLOBAL_OPTIONS);
+    if (values.has('help')) {
+      output.out(globalHelp());
+      return EXIT.ok;
     }
-    options[key] = number;
-  }
-  if (values.has('--backend')) options.backend = values.get('--backend') as BackendChoice;
-  if (values.has('--rows')) options.rows = decodeRows(values.get('--rows')!);
-  const json = values.has('--json');
-  exitWithRaceParent();
-  const result = await runRace(options);
-  if (json) {
-    console.log(JSON.stringify(result));
-  } else {
-    const migrating = result.rows.filter((r) => r.scenario !== 'interrupts');
-    const achieved = migrating.reduce((n, r) => n + r.migrations, 0) / Math.max(1e-9, migrating.reduce((t, r) => t + r.seconds, 0));
-    console.log(`percpu race: ${result.threads} bound threads, ${result.seconds} s per row; this process: ${result.backend}`);
-    console.log(`migration: swaps attempted at ${result.migrateHz} Hz, ${achieved.toFixed(0)} swaps/s made on average; ` +
-      `interrupts: ${result.irqHz} Hz per thread; generic window ${result.windowNs} ns\n`);
-    console.log(formatRaceTable(result));
-    const failed = result.rows.filter((r) => !r.ok).length;
-    const s = result.safety;
-    console.log(`\n${result.rows.length - failed} rows as expected, ${failed} not.`);
-    console.log(`scheduler checks: ${s.handlerChecks} in the handlers after swaps (each thread reads its new CPU through its ` +
-      `backend; the owners table names both threads), ${s.tableChecks} of the whole table; ${s.checkFailures} failed, ` +
-      `${s.violations} violations, ${s.strays} signals on threads not taking part.`);
-    if (result.rows.some((r) => r.method === 'js-add' && r.backend === 'generic')) {
-      console.log('JS num().add() on generic is not raced against interrupts: the addon holds preemption off around it, not interrupts.');
+    if (values.has('version')) {
+      output.out(version());
+      return EXIT.ok;
     }
+    if (name === undefined) throw new UsageError(`no command given (${COMMANDS.map((c) => c.name).join(', ')})`);
+    if (name === 'help') return help(rest, output);
+    command = COMMANDS.find((c) => c.name === name);
+    if (command === undefined) throw new UsageError(`unknown command '${name}' (${COMMANDS.map((c) => c.name).join(', ')})`);
+    const options = readOptions(rest, command.options);
+    if (options.has('help')) {
+      output.out(formatHelp(command));
+      return EXIT.ok;
+    }
+    return await command.run(options, output);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      const who = command === undefined ? 'percpu' : `percpu ${command.name}`;
+      output.err(`${who}: ${error.message}; see '${who} --help'`);
+      return EXIT.usage;
+    }
+    if (percpuError(error)) {
+      output.err(`percpu: ${error.name}: ${error.message}`);
+      return EXIT.failed;
+    }
+    throw error;
   }
-  return raceOk(result) ? 0 : 1;
+}
+
+/** `percpu help [command]`: the same as `percpu [command] --help`. */
+function help(args: readonly string[], output: Output): number {
+  if (args.length === 0) {
+    output.out(globalHelp());
+    return EXIT.ok;
+  }
+  const command = args.length === 1 ? COMMANDS.find((c) => c.name === args[0]) : undefined;
+  if (command === undefined) throw new UsageError(`help takes one command (${COMMANDS.map((c) => c.name).join(', ')}), not '${args.join(' ')}'`);
+  output.out(formatHelp(command));
+  return EXIT.ok;
 }
