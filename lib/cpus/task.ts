@@ -178,9 +178,17 @@ export async function resolveTask(t: TaskRef): Promise<(...args: unknown[]) => u
   return fn as (...args: unknown[]) => unknown;
 }
 
-/** A TypeScript module this thread has no loader for: what to do about it, not only Node's words. */
+/**
+ * A TypeScript module this thread has no loader for (`Unknown file extension ".ts"`, or
+ * './tasks.js' not found beside tasks.ts): what to do about it, not only Node's words.
+ */
 function explainImportFailure(module: string, error: unknown): unknown {
-  if ((error as { code?: unknown } | null)?.code !== 'ERR_UNKNOWN_FILE_EXTENSION' || !TS_EXTENSION.test(new URL(module).pathname)) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  const file = fileURLToPath(module);
+  const typescript =
+    (code === 'ERR_UNKNOWN_FILE_EXTENSION' && TS_EXTENSION.test(file)) ||
+    (code === 'ERR_MODULE_NOT_FOUND' && !fs.existsSync(file) && fs.existsSync(file.replace(/\.([cm]?)js$/, '.$1ts')));
+  if (!typescript) return error;
   return new PerCpuTypeError(
     `${describeThrown((error as Error).message)}: this thread cannot load the TypeScript task module ${module}. ` +
       `Run the program under tsx (npx tsx main.ts, or node --import tsx main.ts): CpuSet then loads tsx in ` +
