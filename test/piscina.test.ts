@@ -4,12 +4,22 @@
  */
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { thisCpu } from '../lib';
 import { countWithPool, everyCpuFree } from '../examples/piscina/main';
 import { ALL_CPUS, TEST_CPUS, taskOf, withCpuSet } from './helpers';
 
+const ROOT = path.join(__dirname, '..', '..');
+
 describe('examples/piscina', function () {
+  it('docs/tasks.md shows the example\'s files as they are', function () {
+    const doc = fs.readFileSync(path.join(ROOT, 'docs', 'tasks.md'), 'utf8');
+    const shown = [...doc.matchAll(/^```\S* [^\n]*\bsource=(\S+)[^\n]*\n([\s\S]*?)^```$/gm)].map(([, file, text]) => [file!, text!]);
+    assert.deepEqual(shown.map(([file]) => file), ['examples/piscina/worker.ts', 'examples/piscina/main.ts']);
+    for (const [file, text] of shown) assert.equal(text, fs.readFileSync(path.join(ROOT, file), 'utf8'), `docs/tasks.md shows another ${file}`);
+  });
+
   it(`a pool of ${TEST_CPUS} workers runs 200 jobs of 1000 increments: sums exact, each CPU's count its jobs' increments, every CPU free after`, async function () {
     const counted = await countWithPool(TEST_CPUS, 200, 1000);
     assert.equal(counted.cpus.length, 200);
