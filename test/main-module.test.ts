@@ -2,7 +2,9 @@
  * A task module that is the program's main module is refused at once, with a message saying why:
  * an ES main module that exports a task and awaits CpuSet work at its top level used to hang
  * forever (CPU 0 imported the module still evaluating), and every worker CPU would run the whole
- * program again. The fixtures are programs of their own (test/fixtures/main-module/), run to the end.
+ * program again; so would a CommonJS one, unless it runs its program only if
+ * (require.main === module). The fixtures are programs of their own (test/fixtures/main-module/),
+ * run to the end.
  */
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,10 +17,10 @@ const HANG_MS = 30_000;
 
 function refusal(href: string): string {
   return (
-    `PerCpuTypeError: the task module ${href} is the program's main module: tasks must live in a module of their own ` +
-    `(for example tasks.js beside it). CPU 0 would import the main module while it is still running (an ES module ` +
-    `awaiting CpuSet work at its top level would wait for itself forever), and every worker CPU would import it ` +
-    `afresh and run the whole program again`
+    `PerCpuTypeError: the task module ${href} is the program's main module, an ES module: CPU 0 would import it ` +
+    `while it may still be evaluating (a top-level await of CpuSet work would wait for that import, which waits ` +
+    `for it: forever), and every worker CPU would import it afresh and run the program again. Put the tasks in a ` +
+    `module of their own (for example tasks.js beside it)`
   );
 }
 
@@ -42,7 +44,16 @@ describe('the main module as a task module: refused, never a hang', function () 
     ]);
   });
 
-  it('a CommonJS main module naming itself with __filename is refused', function () {
-    assert.deepEqual(run('main.cjs'), [refusal(pathToFileURL(path.join(FIXTURES, 'main.cjs')).href)]);
+  it('a CommonJS main module naming itself with __filename is refused when nothing keeps its program out of the workers', function () {
+    const href = pathToFileURL(path.join(FIXTURES, 'main.cjs')).href;
+    assert.deepEqual(run('main.cjs'), [
+      `PerCpuTypeError: the task module ${href} is the program's main module, and nothing keeps its program from ` +
+        'running when a worker CPU imports it: every worker would run the whole program again. Put the tasks in a ' +
+        'module of their own (for example tasks.js beside it), or run the program only if (require.main === module)',
+    ]);
+  });
+
+  it('a CommonJS main module that runs its program only if (require.main === module) is its own task module', function () {
+    assert.deepEqual(run('guarded.cjs'), ['counted 2 on 2 CPUs']);
   });
 });

@@ -216,6 +216,11 @@ function plainObject(value: unknown, what: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+/** An own property, read once (never one inherited from a prototype someone changed). */
+function own(object: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(object, key) ? object[key] : undefined;
+}
+
 /** The worker options, checked and copied; the tsx plan comes from the execArgv the workers will get. */
 function checkWorkerOptions(value: unknown): { worker: WorkerOptions; tsx: TsxApis | undefined } {
   const given = plainObject(value, 'workerOptions');
@@ -227,7 +232,7 @@ function checkWorkerOptions(value: unknown): { worker: WorkerOptions; tsx: TsxAp
       );
     }
   }
-  const { execArgv, env, resourceLimits, argv } = given;
+  const [execArgv, env, resourceLimits, argv] = ['execArgv', 'env', 'resourceLimits', 'argv'].map((key) => own(given, key));
   const worker: WorkerOptions = {};
   let inherited = process.execArgv;
   if (execArgv !== undefined) inherited = worker.execArgv = strings(execArgv, 'workerOptions.execArgv');
@@ -251,7 +256,7 @@ function checkWorkerOptions(value: unknown): { worker: WorkerOptions; tsx: TsxAp
       }
     }
     for (const key of RESOURCE_LIMITS) {
-      const mb = limits[key];
+      const mb = own(limits, key);
       if (mb === undefined) continue;
       if (typeof mb !== 'number' || !Number.isFinite(mb)) throw new PerCpuTypeError(`workerOptions.resourceLimits.${key} must be a finite number of MB`);
       if (mb <= 0 || mb > 1024 * 1024) throw new PerCpuRangeError(`workerOptions.resourceLimits.${key} must be above 0 and at most 1048576 (MB), got ${mb}`);

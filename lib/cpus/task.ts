@@ -102,58 +102,82 @@ function relativeModuleMessage(module: unknown): string {
 /** The real paths of this thread's main module (process.argv[1] as Node resolves it), once. */
 let mainModuleFiles: ReadonlySet<string> | undefined;
 
+function realpath(file: string): string | undefined {
+  try {
+    return fs.realpathSync(file);
+  } catch {
+    return undefined; // no such file
+  }
+}
+
 function mainFiles(): ReadonlySet<string> {
   if (mainModuleFiles !== undefined) return mainModuleFiles;
   const files = new Set<string>();
-  const add = (file: string) => {
-    try {
-      files.add(fs.realpathSync(file));
-    } catch {
-      // not a file: not the main module
-    }
-  };
   const entry = process.argv[1];
   if (typeof entry === 'string' && entry !== '') {
     // `node main` finds main.js; the other extensions cover ES modules and TypeScript under tsx.
     const resolved = path.resolve(entry);
-    for (const extension of ['', '.js', '.mjs', '.cjs', '.ts', '.mts', '.cts']) add(resolved + extension);
+    for (const extension of ['', '.js', '.mjs', '.cjs', '.ts', '.mts', '.cts']) {
+      const file = realpath(resolved + extension);
+      if (file !== undefined) files.add(file);
+    }
   }
-  if (require.main !== undefined) add(require.main.filename);
   return (mainModuleFiles = files);
 }
 
-const mainModuleVerdicts = new Map<string, boolean>();
+/** `if (require.main === module)` (or `!==`, either way round): a CommonJS program that a worker's import does not run. */
+const PROGRAM_GUARD = /\brequire\.main\s*[!=]==?\s*module\b|\bmodule\s*[!=]==?\s*require\.main\b/;
 
-/** Whether `href` is the file of this thread's main module (its query and hash aside). */
-function isMainModule(href: string): boolean {
-  let verdict = mainModuleVerdicts.get(href);
-  if (verdict === undefined) {
-    let file: string | undefined;
-    try {
-      file = fs.realpathSync(fileURLToPath(href));
-    } catch {
-      file = undefined; // no such file: CPUs will say so when they import it
-    }
-    verdict = file !== undefined && mainFiles().has(file);
-    if (mainModuleVerdicts.size < 1024) mainModuleVerdicts.set(href, verdict);
+function guardsItsProgram(file: string): boolean {
+  try {
+    return PROGRAM_GUARD.test(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return false;
   }
-  return verdict;
+}
+
+/** Why `href` cannot be a task module (it is the main module and not a guarded CommonJS one), or null. Cached per URL. */
+const mainModuleProblems = new Map<string, string | null>();
+
+function mainModuleProblem(href: string): string | null {
+  let problem = mainModuleProblems.get(href);
+  if (problem !== undefined) return problem;
+  problem = null;
+  let file: string | undefined;
+  try {
+    file = realpath(fileURLToPath(href));
+  } catch {
+    file = undefined; // not a file URL of this system: CPUs will say so when they import it
+  }
+  if (file !== undefined && mainFiles().has(file)) {
+    const commonJs = require.main !== undefined && realpath(require.main.filename) === file;
+    if (!commonJs) {
+      problem =
+        `the task module ${href} is the program's main module, an ES module: CPU 0 would import it while it may ` +
+        `still be evaluating (a top-level await of CpuSet work would wait for that import, which waits for it: ` +
+        `forever), and every worker CPU would import it afresh and run the program again. Put the tasks in a ` +
+        `module of their own (for example tasks.js beside it)`;
+    } else if (!guardsItsProgram(file)) {
+      problem =
+        `the task module ${href} is the program's main module, and nothing keeps its program from running when ` +
+        `a worker CPU imports it: every worker would run the whole program again. Put the tasks in a module of ` +
+        `their own (for example tasks.js beside it), or run the program only if (require.main === module)`;
+    }
+  }
+  if (mainModuleProblems.size < 1024) mainModuleProblems.set(href, problem);
+  return problem;
 }
 
 /**
- * The program's main module is no task module. As CPU 0 this thread would import it while it is
- * still evaluating (an ES main module awaiting CpuSet work at its top level waits for the import,
- * which waits for it: a hang), and every worker CPU would import it afresh, running the whole
- * program again.
+ * The program's main module is no task module, unless it is a CommonJS module that runs its program
+ * only `if (require.main === module)` (which has finished evaluating by the time a CPU imports it,
+ * and whose program a worker's import does not run). An ES main module is refused: as CPU 0 this
+ * thread would import it while it may still be evaluating (a top-level await of CpuSet work waits
+ * for the import, which waits for it: a hang), and every worker CPU would run it again.
  */
 function refuseMainModule(href: string): void {
-  if (!isMainModule(href)) return;
-  throw new PerCpuTypeError(
-    `the task module ${href} is the program's main module: tasks must live in a module of their own ` +
-      `(for example tasks.js beside it). CPU 0 would import the main module while it is still running ` +
-      `(an ES module awaiting CpuSet work at its top level would wait for itself forever), and every ` +
-      `worker CPU would import it afresh and run the whole program again`,
-  );
+  const problem = mainModuleProblem(href);
+  if (problem !== null) throw new PerCpuTypeError(problem);
 }
 
 /** Task arguments: per-CPU variables may stand anywhere at the top level. */
@@ -184,7 +208,12 @@ export async function resolveTask(t: TaskRef): Promise<(...args: unknown[]) => u
  */
 function explainImportFailure(module: string, error: unknown): unknown {
   const code = (error as { code?: unknown } | null)?.code;
-  const file = fileURLToPath(module);
+  let file: string;
+  try {
+    file = fileURLToPath(module);
+  } catch {
+    return error; // not a file URL this thread can read: Node's words say it
+  }
   const typescript =
     (code === 'ERR_UNKNOWN_FILE_EXTENSION' && TS_EXTENSION.test(file)) ||
     (code === 'ERR_MODULE_NOT_FOUND' && !fs.existsSync(file) && fs.existsSync(file.replace(/\.([cm]?)js$/, '.$1ts')));
