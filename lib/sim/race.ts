@@ -477,11 +477,6 @@ async function runRow(spec: RaceRowSpec, o: Resolved, backend: BackendName, set:
   };
 }
 
-/** Encodes rows for `percpu race --rows`: scenario:method[:backend],... */
-export function encodeRows(rows: readonly RaceRowSpec[]): string {
-  return rows.map((r) => [r.scenario, r.method, ...(r.backend ? [r.backend] : [])].join(':')).join(',');
-}
-
 /** Decodes `percpu race --rows`: a PerCpuTypeError for an item that is not scenario:method[:gs|generic]. */
 export function decodeRows(text: string): RaceRowSpec[] {
   if (typeof text !== 'string') throw new PerCpuTypeError(`race rows are a string scenario:method[:gs|generic],..., not ${describeThrown(text)}`);
