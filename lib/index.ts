@@ -30,6 +30,7 @@ export type { Slot, PerCpuNumeric, NumericOp, SharedPerCpu } from './core/percpu
 export { PerCpuPair, revivePair, isSharedPerCpuPair } from './core/pair';
 export type { U64Pair, SharedPerCpuPair } from './core/pair';
 export { CpuSet } from './cpus/cpuset';
-export type { CpuSetOptions, CloseOptions, CloseReport, AbandonedTask } from './cpus/cpuset';
-export { task } from './cpus/task';
-export type { Task, TaskArgs } from './cpus/task';
+export type { CpuSetOptions, CpuWorkerOptions, CloseOptions, CloseReport, AbandonedTask } from './cpus/cpuset';
+export { task, tasks } from './cpus/task';
+export type { Task, TaskArgs, TaskName, TaskOf, Tasks } from './cpus/task';
+export { claimCpu, releaseCpu } from './cpus/claim';

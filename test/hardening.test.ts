@@ -7,8 +7,10 @@
  */
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 import * as path from 'node:path';
-import { CpuGuard, CpuSet, CpuTakenError, DynamicPerCpu, GuardError, PerCpuPair, PerCpuRangeError, PerCpuTypeError, PerCpuVariable, TaskAbandonedError, TaskError, bind, definePerCpu, revive, revivePair, setup, stats, task, thisCpu, typeInfo, unbind, wrap, type NumericType } from '../lib';
+import { ConflictError, CpuGuard, CpuSet, CpuTakenError, DynamicPerCpu, GuardError, PerCpuPair, PerCpuRangeError, PerCpuTypeError, PerCpuVariable, TaskAbandonedError, TaskError, bind, definePerCpu, revive, revivePair, setup, stats, task, thisCpu, typeInfo, unbind, wrap, type NumericType } from '../lib';
 import { IrqGuard, isParticipating, participate, runRace, schedulerStats, startScheduler, stopScheduler } from '../lib/sim';
 import type { NativeHandle } from '../lib/core/native';
 import { ALL_CPUS, TEST_CPUS, assertRejectsCode, assertThrowsCode, taskOf, useCpuSetEach, withCpuSet } from './helpers';
@@ -442,11 +444,29 @@ describe('hardening (issue 13): the red-team findings', function () {
         }
       });
 
-      it('runRace() on CPUs a CpuSet holds rejects with a CpuTakenError, its class kept, and starts no scheduler', async function () {
-        await assertRejectsCode(() => runRace({ rows: [{ scenario: 'migration', method: 'raw' }], threads: 3 }), CpuTakenError, 'ERR_PERCPU_CPU_TAKEN');
+      it('runRace() while a CpuSet is open on this thread rejects with a ConflictError and starts no scheduler', async function () {
+        await assertRejectsCode(() => runRace({ rows: [{ scenario: 'migration', method: 'raw' }], threads: 3 }), ConflictError, 'ERR_PERCPU_CONFLICT');
         assert.equal(schedulerStats().running, false);
         assert.deepEqual(await cpus.set.onEachCpu(taskOf('whoAmI')), ALL_CPUS);
       });
+    });
+
+    it('runRace() on a CPU another thread holds rejects with a CpuTakenError, its class kept from the worker that could not bind it, and starts no scheduler', async function () {
+      const holder = new Worker(
+        `const lib = require(${JSON.stringify(require.resolve('../lib'))}); const { parentPort } = require('node:worker_threads');
+         lib.bind(1); parentPort.postMessage('bound'); parentPort.once('message', () => parentPort.close());`,
+        { eval: true },
+      );
+      try {
+        await once(holder, 'message');
+        await assertRejectsCode(() => runRace({ rows: [{ scenario: 'migration', method: 'raw' }], threads: 3 }), CpuTakenError, 'ERR_PERCPU_CPU_TAKEN');
+        assert.equal(schedulerStats().running, false);
+        assert.equal(thisCpu(), null);
+      } finally {
+        holder.postMessage('done');
+        await once(holder, 'exit');
+      }
+      await withCpuSet(TEST_CPUS, async (set) => assert.deepEqual(await set.onEachCpu(taskOf('whoAmI')), ALL_CPUS));
     });
   });
 

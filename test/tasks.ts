@@ -502,3 +502,34 @@ export function mutateArgument(object: { touched: number[] }): { touched: number
   object.touched.push(cpu());
   return object;
 }
+
+/** What this CPU's thread was started with (CpuSet's mainThread and workerOptions). */
+export function threadView(envNames: string[]): {
+  cpu: number | null;
+  isMainThread: boolean;
+  env: (string | null)[];
+  argv: string[];
+  execArgv: string[];
+  maxOldGenerationSizeMb: number | null;
+} {
+  return {
+    cpu: thisCpu(),
+    isMainThread: workerThreads.isMainThread,
+    env: envNames.map((name) => process.env[name] ?? null),
+    argv: process.argv.slice(2),
+    execArgv: process.execArgv,
+    maxOldGenerationSizeMb: workerThreads.isMainThread ? null : (workerThreads.resourceLimits.maxOldGenerationSizeMb ?? null),
+  };
+}
+
+/** Sets an environment variable on this thread (SHARE_ENV shares it with the others). */
+export function setEnv(name: string, value: string): number | null {
+  process.env[name] = value;
+  return thisCpu();
+}
+
+/** Allocates until the heap limit ends this thread (a worker started with small resourceLimits). */
+export function exhaustHeap(): never {
+  const kept: number[][] = [];
+  for (;;) kept.push(new Array<number>(1 << 16).fill(kept.length));
+}

@@ -17,6 +17,10 @@ export type { SchedulerOptions, SchedulerStats, ThreadSchedulerStats } from './s
 export {
   runRace,
   formatRaceTable,
+  formatRaceHeader,
+  formatRaceRow,
+  formatRaceLegend,
+  RACE_TABLE_WIDTH,
   raceExpectation,
   raceOk,
   DEFAULT_RACE_ROWS,

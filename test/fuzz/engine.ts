@@ -1279,6 +1279,23 @@ export class Engine {
       }
       case 'CpuSet.start with more CPUs than the region':
         return this.#attemptAsync('throwing', line(`CpuSet.start({ cpus: ${cfg.cpus + 1} })`), () => lib.CpuSet.start({ cpus: cfg.cpus + 1 }), ['range']);
+      case 'tasks with a bad module': {
+        const module = pick<unknown>(['./tasks', 'tasks.js', '', 5, null, {}, 'https://example.com/tasks.js', new URL('data:text/javascript,1')]);
+        return plain(`tasks(${fmt(module)})`, () => lib.tasks(module as string), ['type']);
+      }
+      case 'CpuSet.start with bad options': {
+        const options = pick<unknown>([
+          { mainThread: 'no' },
+          { workerOptions: null },
+          { workerOptions: { workerData: 1 } },
+          { workerOptions: { execArgv: [1] } },
+          { workerOptions: { env: { A: 1 } } },
+          { workerOptions: { resourceLimits: { maxOldGenerationSizeMb: NaN } } },
+          { workerOptions: { resourceLimits: { stackSizeMb: -1 } } },
+        ]);
+        // A thread bound to a CPU other than 0 is refused first, with a PerCpuRangeError.
+        return this.#attemptAsync('throwing', line(`CpuSet.start(${fmt(options)})`), () => lib.CpuSet.start(options as never), ['type', 'range']);
+      }
     }
   }
 
