@@ -219,11 +219,17 @@ describe('hardening (issue 13): the red-team findings', function () {
       const set = cpus.set;
       assert.deepEqual(await set.onEachCpu(taskOf('participateHere')), ALL_CPUS); // every CPU's thread takes part
       // Until this thread (CPU 0's) has been moved elsewhere, and at least 20 rounds: while the
-      // scheduler runs, each onEachCpu() still gives one result per CPU, in CPU order.
+      // scheduler runs, each onEachCpu() still gives one result per CPU. (What a task reads of its
+      // CPU once it runs may already be stale: a thread can be moved between its start, which fixes
+      // its result's place, and its first instruction; the order by CPU is checked once it stops.)
       do {
         startScheduler({ migrateHz: 2000 });
         try {
-          for (let round = 0; thisCpu() === 0 || round < 20; round++) assert.deepEqual(await set.onEachCpu(taskOf('whoAmI')), ALL_CPUS);
+          for (let round = 0; thisCpu() === 0 || round < 20; round++) {
+            const seen = await set.onEachCpu(taskOf('whoAmI'));
+            assert.equal(seen.length, ALL_CPUS.length);
+            assert.ok(seen.every((cpu) => ALL_CPUS.includes(cpu!)), `${seen}`);
+          }
         } finally {
           stopScheduler();
         }

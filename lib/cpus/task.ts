@@ -391,8 +391,7 @@ type WaitAsync = (typed: Int32Array, index: number, value: number) => { async: b
  * onEachCpu's start: records this thread's CPU with preemption off (the scheduler does not move a
  * thread holding it), and keeps it off until every CPU's task has recorded its CPU, so that the
  * CPUs recorded are distinct, each one the CPU its thread was on when the last task recorded. Returns
- * the CPU and the function that turns preemption back on (the caller calls it once the task's
- * synchronous part has run).
+ * the CPU and the function that turns preemption back on (the caller calls it right before the task).
  */
 async function startTogether(barrier: StartBarrier): Promise<{ cpu: number | null; unpin: () => void }> {
   const pinned = native.thisCpu() >= 0;
@@ -444,12 +443,8 @@ export async function runTask(run: TaskRun, abandoned: () => boolean = () => fal
     if (abandoned()) throw new Error('abandoned before it started');
     const decoded = decodeArgs(run.args);
     borrowed = decoded.borrowed;
-    // onEachCpu: the function's synchronous part runs on the CPU it started on, with preemption
-    // still off, as the kernel's on_each_cpu() runs its function where no scheduler can move it;
-    // from its first await on, it may be moved like any code.
-    const result = fn(...decoded.args);
     unpin();
-    return { cpu, ok: true, value: await result };
+    return { cpu, ok: true, value: await fn(...decoded.args) };
   } catch (error) {
     return { cpu, ok: false, error };
   } finally {
