@@ -280,7 +280,7 @@ describe('percpu race', function () {
   });
 });
 
-describe('percpu race: the streaming adapter (runRace with onRow/onProgress, else one runRace per row)', function () {
+describe('percpu race: the streaming adapter (runRace with onRow/onProgress)', function () {
   const row = (spec: RaceRowSpec, n: number): RaceRow => ({
     scenario: spec.scenario,
     method: spec.method,
@@ -316,7 +316,6 @@ describe('percpu race: the streaming adapter (runRace with onRow/onProgress, els
   it('with a runRace that streams, passes the hooks and the options to it, and uses its formatters', async function () {
     const calls: RaceOptions[] = [];
     const streaming: RaceModule = {
-      DEFAULT_RACE_ROWS: specs,
       runRace: async (options: RaceOptions & Partial<RaceStreamHooks> = {}) => {
         calls.push(options);
         options.onProgress!('starting');
@@ -337,42 +336,6 @@ describe('percpu race: the streaming adapter (runRace with onRow/onProgress, els
     assert.deepEqual([format.header(), format.row(done.rows[1]!)], [['HEAD 1', 'HEAD 2'], ['ROW label 2']]);
   });
 
-  it('with today\'s runRace, runs one row at a time: progress, then the row, and one result with the safety summed', async function () {
-    const calls: RaceOptions[] = [];
-    const plain: RaceModule = {
-      DEFAULT_RACE_ROWS: specs,
-      runRace: async (options: RaceOptions = {}) => {
-        calls.push(options);
-        const n = calls.length;
-        return result([row(options.rows![0]!, n)], n);
-      },
-    };
-    const { events, hooks } = recorder();
-    const done = await runRaceStreaming({ seconds: 0.5 }, hooks, plain);
-    assert.deepEqual(calls, specs.map((spec) => ({ seconds: 0.5, rows: [spec] })));
-    assert.deepEqual(events, [
-      'progress row 1 of 3: migration:raw',
-      'row migration:raw 0/3',
-      'progress row 2 of 3: interrupts:guard',
-      'row interrupts:guard 1/3',
-      'progress row 3 of 3: migration:js-add:generic',
-      'row migration:js-add 2/3',
-    ]);
-    assert.deepEqual(done, { ...result(specs.map((spec, i) => row(spec, i + 1)), 6), safety: { handlerChecks: 12, tableChecks: 6, checkFailures: 0, violations: 0, strays: 0 } });
-    const format = raceFormat(plain);
-    assert.deepEqual(format.header(), [
-      'row                 backend       issued        found      lost   swaps    irqs  expected: result',
-      '------------------  -------  -----------  -----------  --------  ------  ------  ------------------',
-    ]);
-    assert.deepEqual(format.row(done.rows[2]!), ['migration:js-add    generic          300          300         0       3       0  none lost: ok']);
-    assert.deepEqual(format.row({ ...done.rows[0]!, expected: 'some lost', ok: false, issued: 99_999_999_999, found: 99_999_999_999, lost: 0 }), [
-      'migration:raw       gs       99999999999  99999999999         0       1       0  some lost: FAILED',
-    ]);
-    assert.deepEqual(format.row({ ...done.rows[0]!, ok: false, enough: false }), [
-      'migration:raw       gs               100          100         0       1       0  none lost: too few',
-    ]);
-    assert.ok([...format.header(), ...format.row({ ...done.rows[0]!, scenario: 'interrupts', method: 'irqsave', ok: false, enough: false, issued: 99_999_999_999, lost: 99_999_999 })].every((line) => line.length <= COLUMNS));
-  });
 });
 
 describe('percpu: a reader that goes away', function () {

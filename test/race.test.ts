@@ -198,6 +198,8 @@ describe('race: updates issued against updates found, per method', function () {
       await assertRejectsCode(() => runRace({ onRow: bad as never }), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
       await assertRejectsCode(() => runRace({ onProgress: bad as never }), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
     }
+    // The gs method on another backend is refused here, not in the child process that would run it.
+    await assertRejectsCode(() => runRace({ rows: [{ scenario: 'migration', method: 'gs', backend: 'generic' }] }), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
     for (const text of ['bogus', 'migration:', 'migration:raw:gs:x', 'migration:raw:other', '']) {
       assertThrowsCode(() => decodeRows(text), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
     }

@@ -4,7 +4,7 @@
  */
 import { BackendUnavailableError, PerCpuTypeError } from '../core/errors';
 import { BACKENDS, describeBackend, region, setup, type BackendName } from '../core/region';
-import { RACE_METHODS, RACE_SCENARIOS, exitWithRaceParent, raceExpectation, raceOk, type RaceMethod, type RaceOptions, type RaceResult, type RaceRowSpec, type RaceScenario } from '../sim/race';
+import { RACE_METHODS, RACE_SCENARIOS, raceExpectation, raceOk, type RaceMethod, type RaceOptions, type RaceResult, type RaceRowSpec, type RaceScenario } from '../sim/race';
 import { BACKEND_OPTION, EXIT, HELP_OPTION, UsageError, backendOption, helpColumns, positiveNumber, wholeNumber, type Command, type OptionValues, type Output } from './args';
 import { raceFormat, runRaceStreaming } from './race-stream';
 import { fold } from './text';
@@ -143,7 +143,6 @@ function conclusion(result: RaceResult): string[] {
 async function run(values: OptionValues, output: Output): Promise<number> {
   const options = raceOptions(values);
   const json = values.has('json');
-  exitWithRaceParent();
   // Set up here (runRace would, the same way) so that the backend is known before the first row.
   const info = region() ?? setup({ cpus: options.threads, ...(options.backend === undefined ? {} : { backend: options.backend }) });
   const format = raceFormat();

@@ -266,6 +266,10 @@ function checkRows(rows: unknown): readonly RaceRowSpec[] {
   if (!Array.isArray(rows)) throw new PerCpuTypeError('rows must be an array of { scenario, method, backend? }');
   for (const spec of rows as RaceRowSpec[]) {
     const needs = requiredBackend(spec);
+    const own = methodInfo(spec).needs;
+    if (own !== undefined && needs !== own) {
+      throw new PerCpuTypeError(`the ${spec.method} method runs on the ${own} backend only: the row ${spec.scenario}:${spec.method}:${String(spec.backend)} names another`);
+    }
     raceExpectation(spec, needs ?? 'generic'); // a row with no required backend has the same outcome on both
     if (needs !== undefined && !BACKENDS.includes(needs)) {
       throw new BackendUnavailableError(`the ${spec.scenario} ${spec.method} race needs the ${needs} backend, which this build of percpu lacks`);
