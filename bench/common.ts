@@ -3,8 +3,8 @@
  * shape of the results, a start barrier and statistics.
  */
 import * as path from 'node:path';
-import { nativeErrorClasses } from '../lib/errors';
-import { addonPath, PACKAGE_ROOT, type NativeHandle } from '../lib/native';
+import { nativeErrorClasses } from '../lib/core/errors';
+import { addonPath, PACKAGE_ROOT, type NativeHandle } from '../lib/core/native';
 import type { PerCpuVariable } from '../lib';
 import type { NumericType } from '../lib';
 

@@ -1,7 +1,8 @@
 /**
  * percpu's benchmarks (`npm run bench`): native loops, per-call costs from JS, scaling with the
  * number of CPUs, reading, and the call-path experiments. Prints one table on stdout (progress on
- * stderr); --json FILE writes the same data, --svg FILE a chart.
+ * stderr); --json FILE writes the same data, --svg FILE a chart, --markdown FILE the benchmark page
+ * (bench/page.md with the run; docs/benchmarks.md is made so).
  *
  * A process has one region and so one backend: this process orchestrates child processes
  * (bench/child.ts), one backend each, alternating gs and generic, and reports medians over all
@@ -18,7 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setup } from '../lib';
-import { fastPath, native } from '../lib/native';
+import { fastPath, native } from '../lib/core/native';
 import {
   EXPERIMENTS,
   JS_METHODS,
@@ -39,11 +40,12 @@ import { buildReport, formatTable, renderSvg, type Config, type Machine } from '
 interface Options extends Config {
   json: string | null;
   svg: string | null;
+  markdown: string | null;
   callgrind: boolean;
 }
 
 const USAGE =
-  'usage: npm run bench -- [--quick] [--call-path] [--workers N] [--rounds R] [--processes P] [--sample-ms MS] [--json FILE] [--svg FILE] [--callgrind]';
+  'usage: npm run bench -- [--quick] [--call-path] [--workers N] [--rounds R] [--processes P] [--sample-ms MS] [--json FILE] [--svg FILE] [--markdown FILE] [--callgrind]';
 
 export function parseOptions(argv: string[]): Options {
   const quick = argv.includes('--quick');
@@ -56,6 +58,7 @@ export function parseOptions(argv: string[]): Options {
     callPathOnly: argv.includes('--call-path'),
     json: null,
     svg: null,
+    markdown: null,
     callgrind: false,
   };
   const int = (name: string, value: string | undefined, min: number) => {
@@ -77,6 +80,7 @@ export function parseOptions(argv: string[]): Options {
     else if (arg === '--sample-ms') options.sampleMs = int(arg, value(), 1);
     else if (arg === '--json') options.json = value();
     else if (arg === '--svg') options.svg = value();
+    else if (arg === '--markdown') options.markdown = value();
     else if (arg === '--callgrind') options.callgrind = true;
     else throw new Error(`unknown option ${arg}\n${USAGE}`);
   }
@@ -84,6 +88,12 @@ export function parseOptions(argv: string[]): Options {
 }
 
 const progress = (text: string) => process.stderr.write(`${text}\n`);
+
+/** The benchmark page (docs/benchmarks.md): bench/page.md with this run's table in place of {{RUN}}. */
+export function benchmarkPage(run: string): string {
+  const template = fs.readFileSync(path.join(__dirname, '..', '..', 'bench', 'page.md'), 'utf8');
+  return template.replace('{{RUN}}', () => `\`\`\`text\n${run.trimEnd()}\n\`\`\``);
+}
 
 /** Runs one child process to completion and returns its result. */
 function runChild(config: ChildConfig): Promise<ChildResult> {
@@ -222,10 +232,13 @@ export async function main(argv: string[]): Promise<number> {
     experimentOrder: EXPERIMENTS,
     scalingMethods: SCALING_METHODS,
   });
-  process.stdout.write(formatTable(report) + '\n');
+  const text = formatTable(report);
+  process.stdout.write(text + '\n');
   if (options.json) fs.writeFileSync(options.json, JSON.stringify(report, null, 2) + '\n');
   if (options.svg) fs.writeFileSync(options.svg, renderSvg(report));
-  if (options.json || options.svg) progress(`wrote ${[options.json, options.svg].filter(Boolean).join(' and ')}`);
+  if (options.markdown) fs.writeFileSync(options.markdown, benchmarkPage(text));
+  const written = [options.json, options.svg, options.markdown].filter(Boolean);
+  if (written.length > 0) progress(`wrote ${written.join(' and ')}`);
   return report.allExact ? 0 : 1;
 }
 

@@ -10,12 +10,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BACKENDS, DynamicPerCpu, describeBackend, region } from '../lib';
-import { native } from '../lib/native';
+import { native } from '../lib/core/native';
+import { unfold } from '../lib/cli/text';
 import { ALL_CPUS, TEST_CPUS, taskOf, useCpuSet } from './helpers';
 
 const ROOT = path.join(__dirname, '..', '..');
 const LIB = path.join(ROOT, 'dist', 'lib');
 const BIN = path.join(ROOT, 'bin', 'percpu.js');
+
+/** The last lines `percpu sample` prints (backend, num()'s path, counts), each unfolded into one. */
+const sampleSummary = (stdout: string) => unfold(stdout.trimEnd().split('\n\n').at(-1)!).split('\n');
 
 describe('backends: the active one', function () {
   const cpus = useCpuSet();
@@ -91,7 +95,7 @@ describe('backends: choosing one (child processes)', function () {
         v.num().add(7n); v.num().sub(2n);
         const info = p.region();
         console.log(JSON.stringify({ backend: info.backend, reason: info.backendReason, fellBack: info.fellBack,
-          gsMethod: info.gsMethod, values: v.values().map(String), gsBase: String(require(${JSON.stringify(path.join(LIB, 'native'))}).native.gsBase()) }));
+          gsMethod: info.gsMethod, values: v.values().map(String), gsBase: String(require(${JSON.stringify(path.join(LIB, 'core', 'native'))}).native.gsBase()) }));
         await set.close();
       })();`,
       { PERCPU_BACKEND: 'generic' },
@@ -168,10 +172,12 @@ describe('backends: choosing one (child processes)', function () {
       encoding: 'utf8',
     });
     assert.equal(run.status, 0, run.stderr);
-    const expected = native.gsMethod === 'wrgsbase'
-      ? 'gs (auto: GS works here; GS base set with wrgsbase)'
-      : 'generic (auto fell back from gs: cannot read the GS base with arch_prctl(ARCH_GET_GS): Operation not permitted)';
-    assert.ok(run.stdout.includes(`percpu sample on 2 CPUs, ${expected}: 116 checks passed, 0 failed`), run.stdout.slice(-400));
+    const [backend, reason] = native.gsMethod === 'wrgsbase'
+      ? ['gs', 'auto: GS works here; GS base set with wrgsbase']
+      : ['generic', 'auto fell back from gs: cannot read the GS base with arch_prctl(ARCH_GET_GS): Operation not permitted'];
+    const [backendLine, , last] = sampleSummary(run.stdout);
+    assert.equal(backendLine, `backend: ${backend} (${reason})`);
+    assert.equal(last, `percpu sample on 2 CPUs, ${backend}: 116 checks passed, 0 failed`);
   });
 
   it('percpu sample --backend generic and --backend gs each print the backend that ran', function () {
@@ -182,11 +188,13 @@ describe('backends: choosing one (child processes)', function () {
       });
       assert.equal(run.status, 0, run.stderr);
       const reason = backend === 'gs' ? `requested by setup({ backend: 'gs' }); GS base set with ${native.gsMethod}` : "requested by setup({ backend: 'generic' })";
-      assert.ok(run.stdout.includes(`percpu sample on 2 CPUs, ${backend} (${reason}): 116 checks passed, 0 failed`), run.stdout.slice(-400));
+      const [backendLine, , last] = sampleSummary(run.stdout);
+      assert.equal(backendLine, `backend: ${backend} (${reason})`);
+      assert.equal(last, `percpu sample on 2 CPUs, ${backend}: 116 checks passed, 0 failed`);
     }
     const bad = spawnSync(process.execPath, [BIN, 'sample', '--backend', 'fast'], { encoding: 'utf8' });
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /--backend takes auto, gs or generic, not 'fast'/);
+    assert.equal(bad.stderr, "percpu sample: --backend takes auto, gs or generic, not 'fast'; see 'percpu sample --help'\n");
   });
 });
 

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { BackendUnavailableError, DynamicPerCpu, NotBoundError, PerCpuRangeError, PerCpuTypeError, ReleasedError, region, thisCpu } from '../lib';
 import { EXPERIMENTS, handleOf, nativeBench } from '../bench/common';
-import { fastPath } from '../lib/native';
+import { fastPath } from '../lib/core/native';
 import type { Report } from '../bench/report';
 import { useCpuSet } from './helpers';
 
@@ -61,17 +61,29 @@ describe('benchmarks: the harness in --quick mode', function () {
   let stdout: string;
   let report: Report;
   let svg: string;
+  let page: string;
 
   before(async function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'percpu-bench-test-'));
     const json = path.join(dir, 'bench.json');
     const svgFile = path.join(dir, 'bench.svg');
-    ({ stdout } = await promisify(execFile)(process.execPath, [MAIN, '--quick', '--workers', '2', '--json', json, '--svg', svgFile], {
+    const markdown = path.join(dir, 'benchmarks.md');
+    ({ stdout } = await promisify(execFile)(process.execPath, [MAIN, '--quick', '--workers', '2', '--json', json, '--svg', svgFile, '--markdown', markdown], {
       encoding: 'utf8',
       maxBuffer: 16 << 20,
     }));
     report = JSON.parse(fs.readFileSync(json, 'utf8')) as Report;
     svg = fs.readFileSync(svgFile, 'utf8');
+    page = fs.readFileSync(markdown, 'utf8');
+  });
+
+  it('writes the benchmark page (docs/benchmarks.md is made so): the template, then the run as printed', function () {
+    const template = fs.readFileSync(path.join(ROOT, 'bench', 'page.md'), 'utf8');
+    assert.ok(page.startsWith(template.slice(0, template.indexOf('{{RUN}}'))));
+    assert.ok(page.endsWith(`## A run\n\n\`\`\`text\n${stdout.trimEnd()}\n\`\`\`\n`));
+    // The committed page comes from the same template.
+    const committed = fs.readFileSync(path.join(ROOT, 'docs', 'benchmarks.md'), 'utf8');
+    assert.ok(committed.startsWith(template.slice(0, template.indexOf('{{RUN}}'))), 'docs/benchmarks.md was not written from bench/page.md');
   });
 
   after(function () {

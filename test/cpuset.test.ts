@@ -3,20 +3,29 @@
  * closing and starting again, and a CPU whose thread dies.
  */
 import * as assert from 'node:assert/strict';
+import { pathToFileURL } from 'node:url';
+import { SHARE_ENV } from 'node:worker_threads';
 import {
   ConflictError,
   CpuDiedError,
+  CpuGuard,
   CpuSet,
+  CpuTakenError,
   DynamicPerCpu,
+  NotBoundError,
   PerCpuError,
   PerCpuRangeError,
   PerCpuTypeError,
   TaskError,
+  bind,
   stats,
   task,
+  tasks,
   thisCpu,
+  unbind,
 } from '../lib';
 import { ALL_CPUS, TEST_CPUS, assertRejectsCode, assertThrowsCode, runPlainWorker, taskOf, useCpuSet, withCpuSet } from './helpers';
+import type * as testTasks from './tasks';
 import type { ErrorInfo } from './tasks';
 
 /** Checks a TaskError: its CPU, its code, and the error the task threw. */
@@ -154,6 +163,51 @@ describe('CpuSet', function () {
       } finally {
         v.release();
       }
+    });
+
+    it('tasks<typeof import(module)>(url) names the module\'s functions as typed tasks: one frozen Task per name', async function () {
+      const t = tasks<typeof testTasks>(require.resolve('./tasks'));
+      const href = pathToFileURL(require.resolve('./tasks')).href;
+      assert.deepEqual({ ...t.whoAmI }, { module: href, name: 'whoAmI' });
+      assert.equal(t.whoAmI, t.whoAmI);
+      assert.ok(Object.isFrozen(t.whoAmI));
+      assert.deepEqual({ ...t.whoAmI }, { ...taskOf('whoAmI') });
+      assert.deepEqual(await cpus.set.onEachCpu(t.whoAmI), [0, 1, 2, 3]);
+      const v = DynamicPerCpu.newZero('u32');
+      try {
+        assert.equal(await cpus.set.runOn(2, t.addToThis, v, 7), 2);
+        assert.deepEqual(v.values(), [0, 0, 7, 0]);
+      } finally {
+        v.release();
+      }
+      // The same with a URL; symbols are no task names, and nothing can be set.
+      const byUrl = tasks<typeof testTasks>(new URL(href));
+      assert.deepEqual({ ...byUrl.increment }, { module: href, name: 'increment' });
+      assert.equal((byUrl as unknown as Record<symbol, unknown>)[Symbol.iterator], undefined);
+      assert.deepEqual(Object.keys(byUrl), []);
+      assert.throws(() => ((byUrl as unknown as Record<string, unknown>)['whoAmI'] = 1), TypeError);
+    });
+
+    it('a relative task module is a PerCpuTypeError saying what to write instead, for an ES module and for CommonJS', function () {
+      const cases: [string, string, string][] = [
+        ['./tasks', "new URL('./tasks.js', import.meta.url)", "require.resolve('./tasks')"],
+        ['./tasks.ts', "new URL('./tasks.js', import.meta.url)", "require.resolve('./tasks')"],
+        ['../lib/tasks.mts', "new URL('../lib/tasks.mjs', import.meta.url)", "require.resolve('../lib/tasks')"],
+        ['./tasks.js', "new URL('./tasks.js', import.meta.url)", "require.resolve('./tasks.js')"],
+      ];
+      for (const [module, esm, cjs] of cases) {
+        for (const make of [() => task(module, 'whoAmI'), () => tasks<typeof testTasks>(module)]) {
+          const error = assertThrowsCode(make, PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+          assert.equal(
+            error.message,
+            `a task module is an absolute path or a file: URL, not '${module}': every CPU imports it, each from its own thread, ` +
+              `so a path relative to the calling module means nothing there. Write ${esm} in an ES module, or ${cjs} in CommonJS`,
+          );
+        }
+      }
+      assertThrowsCode(() => task(new URL('https://example.com/tasks.js'), 'whoAmI'), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+      assertThrowsCode(() => task(42 as never, 'whoAmI'), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+      assertThrowsCode(() => tasks(null as never), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
     });
 
     it('a task that is not an exported function rejects with a TaskError; task() wants an absolute module path', async function () {
@@ -323,6 +377,158 @@ describe('CpuSet', function () {
       assert.deepEqual(await cpus.set.runOn(1, taskOf('whoAmI')), 1);
       await cpus.set.close();
       assert.equal(thisCpu(), null);
+    });
+  });
+  describe('the main thread out (mainThread: false): every CPU a worker', function () {
+    it('runs every CPU\'s share on workers, CPU 0 too; this thread stays unbound, reads sums and slots, and runs nothing', async function () {
+      const v = DynamicPerCpu.newZero('u64');
+      try {
+        await withCpuSet(TEST_CPUS, { mainThread: false }, async (set) => {
+          assert.equal(set.cpus, TEST_CPUS);
+          assert.equal(set.mainThread, false);
+          assert.equal(thisCpu(), null);
+          assert.deepEqual(await set.onEachCpu(taskOf('whoAmI')), [0, 1, 2, 3]);
+          const views = await set.onEachCpu(taskOf('threadView'), []);
+          assert.deepEqual(views.map((view) => [view.cpu, view.isMainThread]), [[0, false], [1, false], [2, false], [3, false]]);
+          assert.deepEqual(await set.onEachCpu(taskOf('increment'), v), [0, 1, 2, 3]);
+          assert.equal(await set.runOn(0, taskOf('addToThis'), v, 10n), 0);
+          assert.equal((await set.runOn(0, taskOf('threadView'), [])).isMainThread, false);
+          // This thread reads, and is no CPU.
+          assert.equal(v.sum(), 14n);
+          assert.deepEqual(ALL_CPUS.map((cpu) => v.readRemote(cpu)), [11n, 1n, 1n, 1n]);
+          assertThrowsCode(() => v.num().add(1n), NotBoundError, 'ERR_PERCPU_NOT_BOUND');
+          for (const cpu of ALL_CPUS) assert.equal(set.isAlive(cpu), true);
+          // A task that throws on CPU 0 is a TaskError whose cause crossed threads.
+          await assert.rejects(set.runOn(0, taskOf('throwOn'), [0], 'worker zero'), isTaskError(0, 'TaskFailure', 'worker zero on CPU 0', 'E_TEST_TASK'));
+          await assertRejectsCode(() => CpuSet.start({ cpus: 2, mainThread: false }), ConflictError, 'ERR_PERCPU_CONFLICT');
+        });
+        assert.equal(thisCpu(), null);
+        assert.equal(v.refCount, 1);
+      } finally {
+        v.release();
+      }
+    });
+
+    it('close() lets issued tasks finish and stops every CPU, CPU 0\'s worker too; a CPU 0 worker that dies is a CpuDiedError', async function () {
+      const v = DynamicPerCpu.newZero('u64');
+      try {
+        const set = await CpuSet.start({ cpus: TEST_CPUS, mainThread: false });
+        const runs = [set.onEachCpu(taskOf('increment'), v), set.runOn(0, taskOf('appendDigitLater'), v, 5)];
+        const report = await set.close();
+        assert.deepEqual(report, { abandoned: [] });
+        assert.deepEqual(await Promise.all(runs), [[0, 1, 2, 3], 0]);
+        assert.deepEqual(v.values(), [15n, 1n, 1n, 1n]);
+        for (const cpu of ALL_CPUS) assert.equal(set.isAlive(cpu), false);
+        await assertRejectsCode(() => set.runOn(0, taskOf('whoAmI')), PerCpuRangeError, 'ERR_PERCPU_OUT_OF_RANGE');
+
+        await withCpuSet(2, { mainThread: false }, async (small) => {
+          await assert.rejects(small.runOn(0, taskOf('exitThread'), 4), isCpuDied(0, 4));
+          assert.deepEqual([small.isAlive(0), small.isAlive(1)], [false, true]);
+          await assert.rejects(small.onEachCpu(taskOf('whoAmI')), isCpuDied(0, 4));
+        });
+      } finally {
+        v.release();
+      }
+    });
+
+    it('this thread may be bound outside the set (and hold a CpuGuard there); bound inside it, start() is a CpuTakenError', async function () {
+      bind(3);
+      try {
+        await assertRejectsCode(() => CpuSet.start({ mainThread: false }), CpuTakenError, 'ERR_PERCPU_CPU_TAKEN');
+        await assertRejectsCode(() => CpuSet.start({ cpus: 2 }), PerCpuRangeError, 'ERR_PERCPU_OUT_OF_RANGE'); // as CPU 0 it would need CPU 0
+        const set = await CpuSet.start({ cpus: 3, mainThread: false });
+        const guard = new CpuGuard();
+        try {
+          assert.deepEqual(await set.onEachCpu(taskOf('whoAmI')), [0, 1, 2]);
+          assert.equal(thisCpu(), 3);
+        } finally {
+          await set.close(); // not a GuardError: this thread is no CPU of the set
+          guard.release();
+        }
+        assert.equal(thisCpu(), 3);
+      } finally {
+        unbind();
+      }
+    });
+
+    it('each start() option is checked, and read once, before anything is claimed', async function () {
+      for (const mainThread of ['no', 0, null]) {
+        await assertRejectsCode(() => CpuSet.start({ mainThread: mainThread as never }), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+      }
+      let reads = 0;
+      const options = {
+        cpus: 2,
+        get mainThread() {
+          reads++;
+          return reads === 1 ? false : true;
+        },
+      };
+      await withCpuSet(options, async (set) => {
+        assert.equal(set.mainThread, false);
+        assert.equal(thisCpu(), null);
+      });
+      assert.equal(reads, 1);
+      const thrown = new Error('getter');
+      await assert.rejects(CpuSet.start({ get workerOptions(): never { throw thrown; } }), (error) => error === thrown);
+      await withCpuSet(TEST_CPUS, async (set) => assert.deepEqual(await set.onEachCpu(taskOf('whoAmI')), ALL_CPUS));
+    });
+  });
+
+  describe('workerOptions: each worker CPU\'s Worker options', function () {
+    it('env (undefined leaves a variable out), argv, execArgv and resourceLimits reach every worker; CPU 0, this thread, keeps its own', async function () {
+      const names = ['PERCPU_TEST_A', 'PERCPU_TEST_B', 'HOME'];
+      const workerOptions = {
+        env: { PERCPU_TEST_A: 'a', PERCPU_TEST_B: undefined },
+        argv: ['--task-flag', 'x'],
+        execArgv: ['--no-warnings'],
+        resourceLimits: { maxOldGenerationSizeMb: 96 },
+      };
+      await withCpuSet(TEST_CPUS, { workerOptions }, async (set) => {
+        const views = await set.onEachCpu(taskOf('threadView'), names);
+        assert.deepEqual(views[0], {
+          cpu: 0, isMainThread: true, env: [null, null, process.env['HOME'] ?? null], argv: process.argv.slice(2), execArgv: process.execArgv, maxOldGenerationSizeMb: null,
+        });
+        for (const [cpu, view] of views.entries()) {
+          if (cpu === 0) continue;
+          assert.deepEqual(view, { cpu, isMainThread: false, env: ['a', null, null], argv: ['--task-flag', 'x'], execArgv: ['--no-warnings'], maxOldGenerationSizeMb: 96 });
+        }
+      });
+    });
+
+    it('SHARE_ENV shares this thread\'s environment with every worker', async function () {
+      await withCpuSet(2, { mainThread: false, workerOptions: { env: SHARE_ENV } }, async (set) => {
+        assert.equal(await set.runOn(1, taskOf('setEnv'), 'PERCPU_TEST_SHARED', 'from CPU 1'), 1);
+        assert.equal(process.env['PERCPU_TEST_SHARED'], 'from CPU 1');
+        assert.deepEqual((await set.runOn(0, taskOf('threadView'), ['PERCPU_TEST_SHARED'])).env, ['from CPU 1']);
+      });
+      delete process.env['PERCPU_TEST_SHARED'];
+    });
+
+    it('a worker past its resourceLimits dies: its task rejects with CpuDiedError, and close() still works', async function () {
+      await withCpuSet(2, { mainThread: false, workerOptions: { resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2 } } }, async (set) => {
+        await assert.rejects(set.runOn(1, taskOf('exhaustHeap')), (error: unknown) => error instanceof CpuDiedError && error.cpu === 1);
+        assert.equal(await set.runOn(0, taskOf('whoAmI')), 0);
+      });
+      assert.equal(thisCpu(), null);
+    });
+
+    it('what is no worker option, or not of its type, is a named error before anything starts; execArgv that Node refuses in a worker too', async function () {
+      const typeErrors: unknown[] = [
+        null, 'x', [], { workerData: 1 }, { eval: true }, { stdout: true }, { transferList: [] }, { [Symbol('s')]: 1 },
+        { execArgv: '--no-warnings' }, { execArgv: [1] }, { argv: 'x' }, { argv: [{}] },
+        { env: 'A=1' }, { env: { A: 1 } }, { env: null }, { resourceLimits: 64 }, { resourceLimits: { heap: 1 } },
+        { resourceLimits: { maxOldGenerationSizeMb: NaN } }, { resourceLimits: { stackSizeMb: '4' } },
+      ];
+      for (const workerOptions of typeErrors) {
+        await assertRejectsCode(() => CpuSet.start({ workerOptions: workerOptions as never }), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+      }
+      for (const mb of [0, -1, 2 ** 20 + 1]) {
+        await assertRejectsCode(() => CpuSet.start({ workerOptions: { resourceLimits: { maxOldGenerationSizeMb: mb } } }), PerCpuRangeError, 'ERR_PERCPU_OUT_OF_RANGE');
+      }
+      const refused = await assertRejectsCode(() => CpuSet.start({ workerOptions: { execArgv: ['--title=cpu'] } }), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+      assert.equal(refused.message, 'workerOptions: Initiated Worker with invalid execArgv flags: --title=cpu');
+      assert.equal(thisCpu(), null);
+      await withCpuSet(TEST_CPUS, async (set) => assert.deepEqual(await set.onEachCpu(taskOf('whoAmI')), ALL_CPUS));
     });
   });
 });

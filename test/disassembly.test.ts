@@ -12,7 +12,7 @@ import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { NUMERIC_OPS, NUMERIC_TYPES, typeInfo, type NumericOp } from '../lib';
-import { addonPath as BINDING, fastPath } from '../lib/native';
+import { addonPath as BINDING, fastPath } from '../lib/core/native';
 import { expectedFastOps } from './fast-path-child';
 
 /** One function of the disassembly: its (demangled) name and its instructions with their addresses. */

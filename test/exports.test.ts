@@ -20,7 +20,7 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
   name: string;
   main: string;
   types: string;
-  exports: { '.': Exports; './metrics': Exports; './package.json': string };
+  exports: { '.': Exports; './sim': Exports; './metrics': Exports; './package.json': string };
 };
 
 describe('package entries (package.json "exports")', function () {
@@ -30,6 +30,10 @@ describe('package entries (package.json "exports")', function () {
       '.': {
         import: { types: './dist/lib/index.d.mts', default: './dist/lib/index.mjs' },
         require: { types: './dist/lib/index.d.ts', default: './dist/lib/index.js' },
+      },
+      './sim': {
+        import: { types: './dist/lib/sim/index.d.mts', default: './dist/lib/sim/index.mjs' },
+        require: { types: './dist/lib/sim/index.d.ts', default: './dist/lib/sim/index.js' },
       },
       // percpu/metrics: test/metrics-exports.test.ts checks it.
       './metrics': {
@@ -50,19 +54,29 @@ describe('package entries (package.json "exports")', function () {
     assert.equal(require(PACKAGE), require('../lib'));
   });
 
-  it("import('percpu') exports every name of require('percpu'), bound to the same value, and nothing else", async function () {
-    const cjs = require(PACKAGE) as Record<string, unknown>;
-    const esm = (await import(PACKAGE)) as Record<string, unknown>;
-    const cjsNames = Object.keys(cjs).sort();
-    assert.ok(cjsNames.length >= 30, `the CommonJS entry exports ${cjsNames.length} names`);
-    for (const name of cjsNames) {
-      assert.ok(name in esm, `the ES module entry lacks ${name}`);
-      assert.equal(esm[name], cjs[name], `${name} is another value in the ES module entry`);
-    }
-    // Node's CommonJS named-export detection also reports tsc's __esModule marker, and from Node 23
-    // on the ES module view of a CommonJS module has Node's own 'module.exports' name too.
-    const nodes = Object.keys(esm).filter((name) => name !== 'module.exports');
-    assert.deepEqual(nodes.sort(), [...cjsNames, '__esModule'].sort());
-    assert.equal(esm['default'], undefined);
+  for (const [entry, least] of [[PACKAGE, 30], [`${PACKAGE}/sim`, 15]] as const) {
+    it(`import('${entry}') exports every name of require('${entry}'), bound to the same value, and nothing else`, async function () {
+      const cjs = require(entry) as Record<string, unknown>;
+      const esm = (await import(entry)) as Record<string, unknown>;
+      const cjsNames = Object.keys(cjs).sort();
+      assert.ok(cjsNames.length >= least, `the CommonJS entry exports ${cjsNames.length} names`);
+      for (const name of cjsNames) {
+        assert.ok(name in esm, `the ES module entry lacks ${name}`);
+        assert.equal(esm[name], cjs[name], `${name} is another value in the ES module entry`);
+      }
+      // Node's CommonJS named-export detection also reports tsc's __esModule marker, and from Node 23
+      // on the ES module view of a CommonJS module has Node's own 'module.exports' name too.
+      const nodes = Object.keys(esm).filter((name) => name !== 'module.exports');
+      assert.deepEqual(nodes.sort(), [...cjsNames, '__esModule'].sort());
+      assert.equal(esm['default'], undefined);
+    });
+  }
+
+  it("percpu/sim is the simulator alone: the main entry has none of its names, and it shares the library's classes", function () {
+    const main = require(PACKAGE) as Record<string, unknown>;
+    const sim = require(`${PACKAGE}/sim`) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(sim).filter((name) => name in main), []);
+    assert.equal(require.resolve(`${PACKAGE}/sim`), path.join(ROOT, 'dist', 'lib', 'sim', 'index.js'));
+    for (const name of ['startScheduler', 'IrqGuard', 'runRace', 'RACE_METHODS']) assert.ok(name in sim, name);
   });
 });

@@ -17,7 +17,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { DynamicPerCpu, NUMERIC_OPS, NUMERIC_TYPES, bind, setup, typeInfo, unbind, type NumericType } from '../lib';
-import { fastPath, slowPathCalls, type NativeHandle } from '../lib/native';
+import { fastPath, slowPathCalls, type NativeHandle } from '../lib/core/native';
 import { applyOp, opModel, toJs, type Value } from './fuzz/model';
 
 export const CALLS = 1000;

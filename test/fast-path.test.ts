@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { DynamicPerCpu, NUMERIC_TYPES, bind, region, unbind } from '../lib';
-import { fastPath, slowPathCalls } from '../lib/native';
+import { fastPath, slowPathCalls } from '../lib/core/native';
 import { CALLS, checkReport, expectedFastOps, type FastPathReport } from './fast-path-child';
 
 const CHILD = path.join(__dirname, 'fast-path-child.js');
@@ -57,7 +57,7 @@ describe('fast path: V8 fast API calls from optimized code', function () {
       "const { parentPort } = require('node:worker_threads'); const { slowPathCalls } = require(process.argv[2]); const lib = require(process.argv[3]);" +
         "const start = slowPathCalls(); lib.bind(1); const v = lib.DynamicPerCpu.newZero('u64'); v.num().add(5n); v.num().inc();" +
         'const end = slowPathCalls(); const value = v.readRemote(1); v.release(); lib.unbind(); parentPort.postMessage({ start, end, value });',
-      { eval: true, argv: [path.join(__dirname, '..', 'lib', 'native.js'), path.join(__dirname, '..', 'lib', 'index.js')] },
+      { eval: true, argv: [path.join(__dirname, '..', 'lib', 'core', 'native.js'), path.join(__dirname, '..', 'lib', 'index.js')] },
     );
     const [reply] = (await once(worker, 'message')) as [unknown];
     assert.deepEqual(reply, { start: 0, end: 2, value: 6n });
@@ -75,7 +75,7 @@ describe('fast path: with the accelerator off (PERCPU_FAST=0)', function () {
       'console.log(JSON.stringify({ active: fastPath.active, reason: fastPath.reason, fastOps: fastPath.fastOps, slow: slowPathCalls(), value: v.readRemote(0), e }));';
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ['-e', script, path.join(__dirname, '..', 'lib', 'native.js'), path.join(__dirname, '..', 'lib', 'index.js')],
+      ['-e', script, path.join(__dirname, '..', 'lib', 'core', 'native.js'), path.join(__dirname, '..', 'lib', 'index.js')],
       { encoding: 'utf8', env: { ...process.env, PERCPU_FAST: '0' } },
     );
     assert.deepEqual(JSON.parse(stdout), {

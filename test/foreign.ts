@@ -7,8 +7,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { nativeErrorClasses } from '../lib/errors';
-import { addonPath, type NativeAddon, type NativeHandle } from '../lib/native';
+import { nativeErrorClasses } from '../lib/core/errors';
+import { addonPath, type NativeAddon, type NativeHandle } from '../lib/core/native';
 
 const ROOT = path.join(__dirname, '..', '..');
 

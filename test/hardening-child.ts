@@ -9,7 +9,8 @@
 import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import * as lib from '../lib';
-import { native, type NativeHandle } from '../lib/native';
+import * as libSim from '../lib/sim';
+import { native, type NativeHandle } from '../lib/core/native';
 import { foreignWrapped, handleEntryPoints, handlePrototype, secondCopyOfPercpu } from './foreign';
 
 const CPUS = 4;
@@ -80,10 +81,10 @@ const modes: Record<string, () => Promise<void> | void> = {
       }
     };
     const reenter = [
-      () => lib.stopScheduler(),
-      () => lib.participate(),
-      () => lib.schedulerStats(),
-      () => lib.threadSchedulerStats(),
+      () => libSim.stopScheduler(),
+      () => libSim.participate(),
+      () => libSim.schedulerStats(),
+      () => libSim.threadSchedulerStats(),
       () => lib.stats(),
       () => lib.region(),
     ];
@@ -103,16 +104,16 @@ const modes: Record<string, () => Promise<void> | void> = {
     ['0', '1'].forEach((name, i) => install(Array.prototype, name, i));
     const seen: unknown[] = [];
     try {
-      call(() => lib.participate());
-      call(() => lib.startScheduler({ migrateHz: 1000, irqHz: 1000, cpus: [0, 1] }));
-      await until(() => call(() => lib.threadSchedulerStats()).irqs > 0);
+      call(() => libSim.participate());
+      call(() => libSim.startScheduler({ migrateHz: 1000, irqHz: 1000, cpus: [0, 1] }));
+      await until(() => call(() => libSim.threadSchedulerStats()).irqs > 0);
       for (let i = 0; i < 50; i++) {
-        const s = call(() => lib.schedulerStats());
-        const thread = call(() => lib.threadSchedulerStats());
+        const s = call(() => libSim.schedulerStats());
+        const thread = call(() => libSim.threadSchedulerStats());
         seen.push([s.running, s.participants, s.cpus, thread.participating, call(() => lib.stats()).outstandingTickets, call(() => lib.region())!.cpus]);
       }
     } finally {
-      lib.stopScheduler();
+      libSim.stopScheduler();
       for (const name of names) delete (Object.prototype as Record<string, unknown>)[name];
       for (const name of ['0', '1']) delete (Array.prototype as unknown as Record<string, unknown>)[name];
       lib.unbind();
@@ -124,24 +125,24 @@ const modes: Record<string, () => Promise<void> | void> = {
   async irqs() {
     lib.setup({ cpus: 2 });
     lib.bind(0);
-    lib.participate();
+    libSim.participate();
     const sigq = () => Number(/^SigQ:\s+(\d+)\//m.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]);
     const before = sigq();
-    lib.startScheduler({ migrateHz: 0, irqHz: 100_000 });
-    await until(() => lib.threadSchedulerStats().irqs >= 10);
-    const guard = new lib.IrqGuard();
-    const s0 = lib.schedulerStats();
+    libSim.startScheduler({ migrateHz: 0, irqHz: 100_000 });
+    await until(() => libSim.threadSchedulerStats().irqs >= 10);
+    const guard = new libSim.IrqGuard();
+    const s0 = libSim.schedulerStats();
     const samples: number[] = [];
     // Held until the scheduler has tried 5000 more interrupts on this thread, each one coalesced
     // with the one pending (a build without the counter gives up after 3 s: a hang guard).
-    const coalesced = () => (lib.schedulerStats().irqsCoalesced ?? 0) - (s0.irqsCoalesced ?? 0);
+    const coalesced = () => (libSim.schedulerStats().irqsCoalesced ?? 0) - (s0.irqsCoalesced ?? 0);
     for (const giveUp = performance.now() + 3000; coalesced() < 5000 && performance.now() < giveUp; ) samples.push(sigq());
-    lib.stopScheduler();
-    const held = lib.threadSchedulerStats().irqs;
-    const s1 = lib.schedulerStats();
+    libSim.stopScheduler();
+    const held = libSim.threadSchedulerStats().irqs;
+    const s1 = libSim.schedulerStats();
     const pendingWhileHeld = sigq();
     guard.release();
-    const handledOnRelease = lib.threadSchedulerStats().irqs - held;
+    const handledOnRelease = libSim.threadSchedulerStats().irqs - held;
     const after = sigq();
     lib.unbind();
     print({ before, maxWhileHeld: Math.max(...samples), pendingWhileHeld, after, handledOnRelease, sentWhileHeld: s1.irqsSent - s0.irqsSent, coalesced: s1.irqsCoalesced - s0.irqsCoalesced });
@@ -149,7 +150,7 @@ const modes: Record<string, () => Promise<void> | void> = {
 
   /** Finding 6: process.exit() once the native race loops are counting. Exits 7 (through the exit). */
   async raceExit() {
-    void lib.runRace({ rows: [{ scenario: 'migration', method: 'raw' }], seconds: 100, maxSeconds: 120, threads: 2 });
+    void libSim.runRace({ rows: [{ scenario: 'migration', method: 'raw' }], seconds: 100, maxSeconds: 120, threads: 2 });
     await until(() => lib.region() !== null && raceCounterMoved());
     process.exit(7);
   },
@@ -158,7 +159,7 @@ const modes: Record<string, () => Promise<void> | void> = {
   async raceWorkerTerminated() {
     lib.setup({ cpus: CPUS });
     const worker = new Worker(
-      `require(${JSON.stringify(require.resolve('../lib'))}).runRace({ rows: [{ scenario: 'migration', method: 'raw' }], seconds: 100, maxSeconds: 120, threads: 2 });`,
+      `require(${JSON.stringify(require.resolve('../lib/sim'))}).runRace({ rows: [{ scenario: 'migration', method: 'raw' }], seconds: 100, maxSeconds: 120, threads: 2 });`,
       { eval: true },
     );
     await until(raceCounterMoved);
@@ -171,14 +172,14 @@ const modes: Record<string, () => Promise<void> | void> = {
    */
   async raceRejects() {
     const rejections: string[] = [];
-    const rejected = async (options: lib.RaceOptions) => {
-      await lib.runRace(options).then(
+    const rejected = async (options: libSim.RaceOptions) => {
+      await libSim.runRace(options).then(
         () => rejections.push('resolved'),
         (error: { name?: unknown; code?: unknown }) => rejections.push(`${String(error.name)} ${String(error.code)}`),
       );
     };
-    await rejected({ rows: [{ scenario: 'migration', method: 'bogus' as lib.RaceMethod }] });
-    await rejected({ rows: [{ scenario: 'migration', method: 'constructor' as lib.RaceMethod }] });
+    await rejected({ rows: [{ scenario: 'migration', method: 'bogus' as libSim.RaceMethod }] });
+    await rejected({ rows: [{ scenario: 'migration', method: 'constructor' as libSim.RaceMethod }] });
     await rejected({ rows: [{ scenario: 'interrupts', method: 'js-rmw' }], threads: 2 });
     await rejected({ rows: [{ scenario: 'interrupts', method: 'js-add', backend: 'generic' }], threads: 2 });
     const regionAfterRows = lib.region();
@@ -187,11 +188,11 @@ const modes: Record<string, () => Promise<void> | void> = {
     const cpus = await set.onEachCpu(lib.task(require.resolve('./tasks'), 'whoAmI'));
     await set.close();
     // A running scheduler is refused before any thread starts.
-    lib.startScheduler({ migrateHz: 1000 });
+    libSim.startScheduler({ migrateHz: 1000 });
     const statsBefore = lib.stats();
     await rejected({ threads: 2 });
     const statics = lib.stats().liveAllocations - statsBefore.liveAllocations;
-    lib.stopScheduler();
+    libSim.stopScheduler();
     print({ rejections, regionAfterRows, cpus, statics });
   },
 };

@@ -5,16 +5,26 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { Worker, type TransferListItem } from 'node:worker_threads';
-import { CpuSet, task, thisCpu, typeInfo, type NumericType, type Task, type ValueOf } from '../lib';
+import { CpuSet, task, thisCpu, typeInfo, type CpuSetOptions, type NumericType, type Task, type ValueOf } from '../lib';
 import { TEST_CPUS } from './setup';
 import type * as tasks from './tasks';
 import type { PlainWorkerRequest, PlainWorkerReply } from './plain-worker';
 
 export { TEST_CPUS };
 
-/** Starts a CpuSet of `cpus` CPUs, runs `fn` with it and closes it, whatever `fn` does. */
-export async function withCpuSet<R>(cpus: number, fn: (set: CpuSet) => Promise<R> | R): Promise<R> {
-  const set = await CpuSet.start({ cpus });
+type WithSet<R> = (set: CpuSet) => Promise<R> | R;
+
+/**
+ * Starts a CpuSet of `cpus` CPUs (with `options`; or with `options` alone, passed as they are),
+ * runs `fn` with it and closes it, whatever `fn` does.
+ */
+export async function withCpuSet<R>(cpus: number, fn: WithSet<R>): Promise<R>;
+export async function withCpuSet<R>(cpus: number, options: Omit<CpuSetOptions, 'cpus'>, fn: WithSet<R>): Promise<R>;
+export async function withCpuSet<R>(options: CpuSetOptions, fn: WithSet<R>): Promise<R>;
+export async function withCpuSet<R>(first: number | CpuSetOptions, second: WithSet<R> | Omit<CpuSetOptions, 'cpus'>, third?: WithSet<R>): Promise<R> {
+  const fn = (third ?? second) as WithSet<R>;
+  const options = typeof first === 'number' ? { ...(third === undefined ? {} : second), cpus: first } : first;
+  const set = await CpuSet.start(options);
   try {
     return await fn(set);
   } finally {

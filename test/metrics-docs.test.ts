@@ -14,7 +14,7 @@ const DOC = fs.readFileSync(path.join(ROOT, 'docs', 'metrics.md'), 'utf8');
 
 /** The fenced blocks of the page: their language and lines. */
 function blocks(markdown: string): { lang: string; lines: string[] }[] {
-  return [...markdown.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1]!, lines: m[2]!.replace(/\n$/, '').split('\n') }));
+  return [...markdown.matchAll(/^```(\w*)[^\n]*\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1]!, lines: m[2]!.replace(/\n$/, '').split('\n') }));
 }
 
 describe('docs/metrics.md', function () {

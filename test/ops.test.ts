@@ -18,7 +18,7 @@ import {
   type NumericOp,
   type NumericType,
 } from '../lib';
-import { fastPath } from '../lib/native';
+import { fastPath } from '../lib/core/native';
 import { ALL_CPUS, TEST_CPUS, assertThrowsCode, taskOf, useCpuSet, val } from './helpers';
 import type { FamilyStep, Value } from './tasks';
 

@@ -4,26 +4,31 @@
  * to the same slot), and the updates issued are compared with the sum over CPUs. Exact: a method that
  * must lose nothing finds every update (found == issued); one that must lose finds fewer.
  *
- * Rows for this run's backend run here, on worker threads of this process; rows for the other
- * backend (the gs loops in the generic run, JS num().add on the other backend) run in a child
- * process (`percpu race --json`), so both runs check every row.
+ * Rows for this run's backend run here, on the worker CPUs of a CpuSet that leaves the main thread
+ * out; rows for the other backend (the gs loops in the generic run, JS num().add on the other
+ * backend) run in a child process that streams them back, so both runs check every row.
  */
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import { PerCpuRangeError, PerCpuTypeError, region, thisCpu, type BackendName } from '../lib';
 import {
-  PerCpuRangeError,
-  PerCpuTypeError,
+  RACE_TABLE_WIDTH,
+  formatRaceHeader,
+  formatRaceLegend,
+  formatRaceRow,
+  formatRaceTable,
   raceExpectation,
   raceOk,
-  region,
   runRace,
   schedulerStats,
+  RACE_METHODS,
   type RaceResult,
   type RaceRow,
   type RaceRowSpec,
-} from '../lib';
-import { assertThrowsCode } from './helpers';
+} from '../lib/sim';
+import { decodeRows } from '../lib/sim/race';
+import { ALL_CPUS, assertRejectsCode, assertThrowsCode, taskOf, withCpuSet } from './helpers';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'percpu.js');
 const SECONDS = 0.3;
@@ -130,25 +135,117 @@ describe('race: updates issued against updates found, per method', function () {
     await assert.rejects(runRace({ threads: 5 }), (e: unknown) => e instanceof PerCpuRangeError); // the region has 4 CPUs
   });
 
-  it('npx percpu race prints the table, every row as expected, and exits 0', function () {
+  it('streams: onProgress says each step before it happens, onRow gives each row as it finishes (here first, then the child\'s), by its index', async function () {
+    const here = region()!.backend;
+    const other: BackendName = here === 'gs' ? 'generic' : 'gs';
+    const rows: RaceRowSpec[] = [
+      { scenario: 'migration', method: 'raw' },
+      { scenario: 'migration', method: 'js-add', backend: 'gs' },
+      { scenario: 'migration', method: 'js-add', backend: 'generic' },
+    ];
+    const log: string[] = [];
+    const seen: RaceRow[] = [];
+    const result = await runRace({
+      rows,
+      seconds: SECONDS,
+      minMigrations: MIN_MIGRATIONS,
+      onProgress: (message) => log.push(message),
+      onRow: (row, index, total) => {
+        assert.equal(total, 3);
+        seen[index] = row;
+        log.push(`row ${index}`);
+      },
+    });
+    checkRun(result, rows);
+    assert.deepEqual(seen, result.rows);
+    const hereIndex = here === 'gs' ? 1 : 2, childIndex = 3 - hereIndex;
+    assert.deepEqual(log, [
+      `starting 4 worker CPUs (${here} backend) for 2 rows`,
+      'row 1/3: migration raw',
+      'row 0',
+      `row ${hereIndex + 1}/3: migration js-add ${here}`,
+      `row ${hereIndex}`,
+      `1 row on the ${other} backend: running in a child process`,
+      `row ${childIndex + 1}/3: migration js-add ${other}`,
+      `row ${childIndex}`,
+    ]);
+  });
+
+  it('a callback that throws ends the race with what it threw, here and for a child\'s row; the CPUs are given back', async function () {
+    const here = region()!.backend;
+    const thrown = new Error('enough');
+    const rows: RaceRowSpec[] = [
+      { scenario: 'migration', method: 'raw' },
+      { scenario: 'migration', method: 'js-add', backend: here === 'gs' ? 'generic' : 'gs' },
+    ];
+    for (const [which, throwAt] of [['onRow', 0], ['onRow', 1], ['onProgress', 0]] as const) {
+      let calls = 0;
+      const fail = (index: number) => {
+        calls++;
+        if (index === throwAt) throw thrown;
+      };
+      const options = which === 'onRow' ? { onRow: (_row: RaceRow, index: number) => fail(index) } : { onProgress: () => fail(0) };
+      await assert.rejects(runRace({ rows, seconds: SECONDS, ...options }), (error) => error === thrown);
+      assert.equal(calls, which === 'onRow' ? throwAt + 1 : 1);
+      assert.equal(schedulerStats().running, false);
+      assert.equal(thisCpu(), null);
+    }
+    await withCpuSet(4, async (set) => assert.deepEqual(await set.onEachCpu(taskOf('whoAmI')), ALL_CPUS));
+  });
+
+  it('refuses callbacks that are not functions, and rows text that is not scenario:method[:backend], before anything starts', async function () {
+    for (const bad of [1, 'row', {}, null]) {
+      await assertRejectsCode(() => runRace({ onRow: bad as never }), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+      await assertRejectsCode(() => runRace({ onProgress: bad as never }), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+    }
+    // The gs method on another backend is refused here, not in the child process that would run it.
+    await assertRejectsCode(() => runRace({ rows: [{ scenario: 'migration', method: 'gs', backend: 'generic' }] }), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+    for (const text of ['bogus', 'migration:', 'migration:raw:gs:x', 'migration:raw:other', '']) {
+      assertThrowsCode(() => decodeRows(text), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+    }
+    assert.deepEqual(decodeRows('migration:raw,interrupts:js-add:gs'), [
+      { scenario: 'migration', method: 'raw' },
+      { scenario: 'interrupts', method: 'js-add', backend: 'gs' },
+    ]);
+  });
+
+  it('the table fits 100 columns: the header, rows with the largest counts, the legend', function () {
+    const header = formatRaceHeader();
+    assert.equal(header, 'scenario   method              issued       found      lost swaps skipped   irqs  expected   result');
+    assert.equal(RACE_TABLE_WIDTH, 100);
+    const row: RaceRow = {
+      scenario: 'interrupts', method: 'js-add', backend: 'generic', label: '', issued: 12345678901, found: 12345678900, lost: 1,
+      migrations: 12345, skipped: 1234567, interrupts: 123456, seconds: 1, expected: 'some lost', enough: true, ok: true,
+    };
+    assert.equal(formatRaceRow(row), 'interrupts js-add generic 12345678901 12345678900         1 12345 1234567 123456  some lost  ok');
+    const huge = { ...row, issued: 2 ** 52, found: 2 ** 51, lost: 2 ** 51, migrations: 1e9, skipped: 1e12, interrupts: 1e15, ok: false, enough: false };
+    assert.equal(formatRaceRow(huge), 'interrupts js-add generic 4503599627M 2251799814M  2251800G 1000M   1000G  1000T  some lost  TOO FEW');
+    assert.equal(formatRaceRow({ ...row, scenario: 'migration', method: 'gs', backend: 'gs', ok: false }), 'migration  gs             12345678901 12345678900         1 12345 1234567 123456  some lost  FAILED');
+    const legend = formatRaceLegend(RACE_METHODS.map((method) => ({ method })));
+    assert.equal(legend.split('\n').length, 3 + RACE_METHODS.length);
+    const table = formatRaceTable({ rows: [row, huge] } as unknown as RaceResult);
+    for (const line of [header, formatRaceRow(huge), ...legend.split('\n'), ...table.split('\n')]) {
+      assert.ok(line.length <= 100, `${line.length} columns: ${line}`);
+    }
+  });
+
+  it('npx percpu race prints a row per race as formatRaceRow does, every row as expected, and exits 0', function () {
     const run = spawnSync(process.execPath, [BIN, 'race', '--seconds', '0.25'], {
       env: { ...process.env, PERCPU_BACKEND: undefined },
       encoding: 'utf8',
     });
     assert.equal(run.status, 0, run.stdout + run.stderr);
     const lines = run.stdout.split('\n');
-    assert.match(lines[0]!, /^percpu race: 4 bound threads, 0\.25 s per row; this process: gs \(auto: GS works here/);
-    assert.match(lines[1]!, /^migration: swaps attempted at 1000 Hz, \d+ swaps\/s made on average; interrupts: 1000 Hz per thread; generic window 1000 ns$/);
-    assert.match(lines[3]!, /^scenario +\| method +\| updates issued \| found in sum \| +lost \| migrations \| skipped \(guard\) \| interrupts \| expected$/);
-    const rows = lines.filter((line) => / lost: (ok|FAILED)$/.test(line));
-    assert.equal(rows.length, 15);
-    assert.ok(rows.every((line) => line.endsWith(': ok')), rows.join('\n'));
+    assert.ok(lines.includes(formatRaceHeader()), run.stdout);
+    const pattern = /^(migration|interrupts|both) +(\S+(?: gs| generic)?) +(\d+) +(\d+) +(-?\d+) +(\d+) +(\d+) +(\d+)  (none lost|some lost)  (ok|FAILED|TOO FEW)$/;
+    const rows = lines.filter((line) => pattern.test(line));
+    assert.equal(rows.length, 15, run.stdout);
     for (const line of rows) {
-      const [, , issued, found, lost] = line.split('|').map((cell) => cell.trim());
+      assert.ok(line.length <= 100, line);
+      const [, , , issued, found, lost, , , , expected, result] = pattern.exec(line)!;
+      assert.equal(result, 'ok', line);
       assert.equal(Number(issued) - Number(found), Number(lost), line);
-      assert.equal(line.includes('none lost'), Number(lost) === 0, line);
+      assert.equal(expected === 'none lost', Number(lost) === 0, line);
     }
-    assert.ok(run.stdout.includes('\n15 rows as expected, 0 not.\n'), run.stdout);
-    assert.match(run.stdout, /scheduler checks: \d+ in the handlers after swaps .* 0 failed, 0 violations, 0 signals on threads not taking part\./);
   });
 });

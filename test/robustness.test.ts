@@ -26,7 +26,7 @@ import {
   wrap,
   type NumericType,
 } from '../lib';
-import { addonPath, native } from '../lib/native';
+import { addonPath, native } from '../lib/core/native';
 import { ALL_CPUS, TEST_CPUS, assertRejectsCode, assertThrowsCode, runPlainWorker, taskOf, useCpuSet, val } from './helpers';
 import type { CountingWorkerData } from './looping-worker';
 

@@ -1,12 +1,16 @@
 /**
- * The `percpu sample` command: the Rust sample module run on worker-thread CPUs, in a child process.
+ * The `percpu sample` command: the Rust sample module run on worker-thread CPUs, in a child process,
+ * as text (milestones, the table, the summary; every line within 100 columns) and as --json (every
+ * check, exactly).
  */
 import * as assert from 'node:assert/strict';
-import { fastPath } from '../lib/native';
+import { fastPath } from '../lib/core/native';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { region } from '../lib';
+import { describeBackend, region } from '../lib';
+import type { SampleCheck, SampleResult } from '../lib/cli/sample';
+import { COLUMNS, unfold } from '../lib/cli/text';
 
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'percpu.js');
@@ -21,20 +25,70 @@ const MILESTONES = [
   'rust numeric optimizations test done',
 ];
 
+const TYPES = ['u8', 'u16', 'u32', 'u64', 'usize', 'i8', 'i16', 'i32', 'i64', 'isize'];
+
+const U64_MAX = '18446744073709551615';
+
+/** Every check the sample makes on `cpus` CPUs, in its order, as --json reports them when all pass. */
+export function expectedChecks(cpus: number): SampleCheck[] {
+  const everyCpu = (check: string, expected: string): SampleCheck => ({
+    check,
+    expected,
+    perCpu: true,
+    actual: Array<string>(cpus).fill(expected),
+    ok: Array<boolean>(cpus).fill(true),
+  });
+  const once = (check: string, expected: string): SampleCheck => ({ check, expected, perCpu: false, actual: [expected], ok: [true] });
+  const wrapping = (name: string) => [
+    everyCpu(`${name} += 1`, '1'),
+    everyCpu(`${name} wrapping_add(-1 as u64)`, '0'),
+    everyCpu(`${name} wrapping_add(-1 as u64)`, U64_MAX),
+    everyCpu(`${name} wrapping_sub(1)`, U64_MAX),
+    everyCpu(`${name} == u64::MAX`, U64_MAX),
+  ];
+  return [
+    everyCpu('PERCPU += -1', '-1'),
+    everyCpu('PERCPU += 1', '0'),
+    ...wrapping('UPERCPU'),
+    ...wrapping('CHECKED'),
+    everyCpu('new_zero, 4 x on_each_cpu(inc)', '4'),
+    everyCpu('new_zero, remote read', '4'),
+    everyCpu('new_with(100), 4 x on_each_cpu(inc)', '104'),
+    once('release: refCount with a clone on every CPU', String(cpus + 1)),
+    everyCpu('release: clones dropped', 'true'),
+    once('release: refCount of the last handle', '1'),
+    once('release: allocation freed by the last handle', '3'), // the static tests' three variables stay
+    once('release: released handle throws', 'ERR_PERCPU_RELEASED'),
+    ...TYPES.flatMap((type) => [
+      everyCpu(`${type}: set 10, add 1`, '11'),
+      everyCpu(`${type}: add 10`, '21'),
+      everyCpu(`${type}: sub 5`, '16'),
+      everyCpu(`${type}: remote read`, '16'),
+    ]),
+  ];
+}
+
+function sample(...args: string[]) {
+  assert.ok(fs.existsSync(BIN), `${BIN} does not exist`);
+  const run = spawnSync(process.execPath, [BIN, 'sample', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+  assert.equal(run.error, undefined);
+  assert.equal(run.signal, null);
+  assert.equal(run.status, 0, `stderr:\n${run.stderr}\nstdout:\n${run.stdout}`);
+  assert.equal(run.stderr, '');
+  return run.stdout;
+}
+
 describe('percpu sample --cpus 4', function () {
-  let result: ReturnType<typeof spawnSync>;
+  let stdout: string;
   let lines: string[];
 
   before(function () {
-    assert.ok(fs.existsSync(BIN), `${BIN} does not exist`);
-    result = spawnSync(process.execPath, [BIN, 'sample', '--cpus', '4'], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
-    lines = String(result.stdout).split('\n');
+    stdout = sample('--cpus', '4');
+    lines = stdout.split('\n');
   });
 
-  it('exits with status 0', function () {
-    assert.equal(result.error, undefined);
-    assert.equal(result.signal, null);
-    assert.equal(result.status, 0, `stderr:\n${String(result.stderr)}\nstdout:\n${String(result.stdout)}`);
+  it('exits with status 0, every line within 100 columns', function () {
+    assert.deepEqual(lines.filter((line) => line.length > COLUMNS), []);
   });
 
   it('prints every milestone line of the Rust sample, in order', function () {
@@ -43,23 +97,46 @@ describe('percpu sample --cpus 4', function () {
     assert.deepEqual([...positions].sort((a, b) => a - b), positions, 'the milestones are out of order');
   });
 
-  it('prints a per-CPU table with a column for each of the 4 CPUs, and no failure', function () {
-    const header = lines.find((line) => /\bCPU 0\b/.test(line));
-    assert.ok(header, 'no table header naming CPU 0');
-    for (const cpu of [0, 1, 2, 3]) assert.match(header, new RegExp(`\\bCPU ${cpu}\\b`));
-    assert.doesNotMatch(header, /\bCPU 4\b/);
+  it('prints one table row per check: its expected value and where it held, and no failure', function () {
+    const header = lines.findIndex((line) => /^check +expected +result$/.test(line));
+    assert.ok(header >= 0, 'no table header');
+    assert.match(lines[header + 1]!, /^-+ {2}-+ {2}-+$/);
+    const rows = lines.slice(header + 2, lines.indexOf('', header)).map((line) => line.split(/ {2,}/));
+    assert.deepEqual(
+      rows,
+      expectedChecks(4).map((c) => [c.check, c.expected, c.perCpu ? 'ok on CPUs 0-3' : 'ok (once)']),
+    );
     assert.deepEqual(lines.filter((line) => /\bFAIL(ED)?\b/.test(line)), []);
   });
 
-  it('ends with the exact count: 12 static, 4 dynamic and 4 per type x 10 types on each of 4 CPUs, and 4 process-wide checks', function () {
-    const perCpu = 12 + 4 + 4 * 10; // the static steps; new_zero (2 rows), new_with, clones dropped; the numeric rows
-    assert.equal(perCpu * 4 + 4, 228);
+  it('ends with the backend, num()\'s path, and the exact count: 56 checks on each of 4 CPUs and 4 made once', function () {
+    assert.equal(56 * 4 + 4, 228);
     const info = region()!; // e.g. "gs (auto: GS works here; GS base set with arch_prctl)"
-    assert.ok(lines.includes(`percpu sample on 4 CPUs, ${info.backend} (${info.backendReason}): 228 checks passed, 0 failed; num() through ${fastPath.reason}`));
-    for (const type of ['u8', 'u16', 'u32', 'u64', 'usize', 'i8', 'i16', 'i32', 'i64', 'isize']) {
-      const sub = lines.find((line) => line.startsWith(`${type}: sub 5 `));
-      assert.ok(sub, `no row for ${type}: sub 5`);
-      assert.deepEqual(sub.split('|').slice(1).map((cell) => cell.trim()), ['16', '16 ok', '16 ok', '16 ok', '16 ok']);
-    }
+    const summary = unfold(stdout.trimEnd().split('\n\n').at(-1)!); // a folded line joined again
+    assert.deepEqual(summary.split('\n'), [
+      `backend: ${describeBackend(info)}`,
+      `num() through: ${fastPath.reason}`,
+      `percpu sample on 4 CPUs, ${info.backend}: 228 checks passed, 0 failed`,
+    ]);
   });
+});
+
+describe('percpu sample --json', function () {
+  for (const cpus of [1, 3]) {
+    it(`on ${cpus} CPU(s): one JSON document on stdout, every check exact`, function () {
+      const stdout = sample('--cpus', String(cpus), '--json');
+      assert.equal(stdout.split('\n').length, 2, 'one line and its newline');
+      const info = region()!;
+      const perCpu = 56;
+      assert.deepEqual(JSON.parse(stdout) as SampleResult, {
+        cpus,
+        backend: info.backend,
+        backendReason: info.backendReason,
+        numPath: fastPath.reason,
+        passed: perCpu * cpus + 4,
+        failed: 0,
+        checks: expectedChecks(cpus),
+      } satisfies SampleResult);
+    });
+  }
 });

@@ -2,18 +2,9 @@
 // then does what each request says. A spin runs until the parent sets its stop flag, so tests
 // wait for counts, never for time.
 import { parentPort, workerData } from 'node:worker_threads';
-import {
-  CpuGuard,
-  IrqGuard,
-  bind,
-  definePerCpu,
-  participate,
-  thisCpu,
-  threadSchedulerStats,
-  unbind,
-  type ThreadSchedulerStats,
-} from '../lib';
-import { native } from '../lib/native';
+import { CpuGuard, bind, definePerCpu, thisCpu, unbind } from '../lib';
+import { IrqGuard, participate, threadSchedulerStats, type ThreadSchedulerStats } from '../lib/sim';
+import { native } from '../lib/core/native';
 
 export interface SchedWorkerData {
   cpu: number | null;

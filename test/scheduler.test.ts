@@ -9,31 +9,15 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import {
-  BackendUnavailableError,
-  ConflictError,
-  CpuTakenError,
-  GuardError,
-  IrqGuard,
-  NotBoundError,
-  PerCpuRangeError,
-  PerCpuTypeError,
-  bind,
-  definePerCpu,
-  participate,
-  region,
-  schedulerStats,
-  startScheduler,
-  stopScheduler,
-  unbind,
-  type SchedulerStats,
-} from '../lib';
-import { loadSimulator, native } from '../lib/native';
+import { BackendUnavailableError, ConflictError, CpuTakenError, GuardError, NotBoundError, PerCpuRangeError, PerCpuTypeError, bind, definePerCpu, region, unbind } from '../lib';
+import { IrqGuard, participate, schedulerStats, startScheduler, stopScheduler, type SchedulerStats } from '../lib/sim';
+import { loadSimulator, native } from '../lib/core/native';
 import { ALL_CPUS, TEST_CPUS, assertThrowsCode } from './helpers';
 import type { SchedWorkerData, SchedWorkerReply, SchedWorkerRequest, SchedWorkerState, SpinMode, SpinReply } from './sched-worker';
 
 const SCHED_WORKER = path.join(__dirname, 'sched-worker.js');
 const LIB = path.join(__dirname, '..', 'lib');
+const SIM = path.join(LIB, 'sim');
 
 /** Polls `condition` every few milliseconds until it holds. */
 async function until(condition: () => boolean): Promise<void> {
@@ -174,17 +158,17 @@ describe('scheduler', function () {
   });
 
   it('stops when the thread that started it ends; a process exits cleanly while its threads migrate', async function () {
-    const starter = new Worker(`require(${JSON.stringify(LIB)}).startScheduler({ migrateHz: 100 });`, { eval: true });
+    const starter = new Worker(`require(${JSON.stringify(SIM)}).startScheduler({ migrateHz: 100 });`, { eval: true });
     assert.equal(await new Promise((resolve) => starter.on('exit', resolve)), 0);
     assert.equal(schedulerStats().running, false);
     // Four workers count and migrate with interrupts; the main thread exits in the middle of it,
     // or throws: the process ends with its status, neither hanging nor crashing.
     for (const [end, status] of [['process.exit(0)', 0], ["throw new Error('boom')", 1]] as const) {
       const script = `
-        const p = require(${JSON.stringify(LIB)});
+        const p = { ...require(${JSON.stringify(LIB)}), ...require(${JSON.stringify(SIM)}) };
         const { Worker } = require('node:worker_threads');
         p.setup({ cpus: 4 });
-        const body = 'const p = require(' + JSON.stringify(${JSON.stringify(LIB)}) + '); const w = require("node:worker_threads");'
+        const body = 'const p = { ...require(' + JSON.stringify(${JSON.stringify(LIB)}) + '), ...require(' + JSON.stringify(${JSON.stringify(SIM)}) + ') }; const w = require("node:worker_threads");'
           + 'p.bind(w.workerData); p.participate(); const v = p.definePerCpu("x", "u64", 0n).num();'
           + 'w.parentPort.postMessage(0); for (;;) v.add(1n);';
         let ready = 0;

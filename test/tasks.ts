@@ -6,6 +6,7 @@
  */
 import * as workerThreads from 'node:worker_threads';
 import * as lib from '../lib';
+import * as libSim from '../lib/sim';
 import {
   CpuGuard,
   NUMERIC_OPS,
@@ -21,7 +22,7 @@ import {
   type PerCpuVariable,
   type SharedPerCpu,
 } from '../lib';
-import { native } from '../lib/native';
+import { native } from '../lib/core/native';
 import { Rng, deriveSeed } from './fuzz/calls';
 
 /** Any per-CPU variable, whatever its type (the tasks are untyped in the value). */
@@ -487,7 +488,7 @@ export function throwRevokedProxy(): never {
 
 /** Takes part in the scheduler from this CPU's thread; returns this CPU. */
 export function participateHere(): number {
-  lib.participate();
+  libSim.participate();
   return cpu();
 }
 
@@ -500,4 +501,35 @@ export function startedAs(): number {
 export function mutateArgument(object: { touched: number[] }): { touched: number[] } {
   object.touched.push(cpu());
   return object;
+}
+
+/** What this CPU's thread was started with (CpuSet's mainThread and workerOptions). */
+export function threadView(envNames: string[]): {
+  cpu: number | null;
+  isMainThread: boolean;
+  env: (string | null)[];
+  argv: string[];
+  execArgv: string[];
+  maxOldGenerationSizeMb: number | null;
+} {
+  return {
+    cpu: thisCpu(),
+    isMainThread: workerThreads.isMainThread,
+    env: envNames.map((name) => process.env[name] ?? null),
+    argv: process.argv.slice(2),
+    execArgv: process.execArgv,
+    maxOldGenerationSizeMb: workerThreads.isMainThread ? null : (workerThreads.resourceLimits.maxOldGenerationSizeMb ?? null),
+  };
+}
+
+/** Sets an environment variable on this thread (SHARE_ENV shares it with the others). */
+export function setEnv(name: string, value: string): number | null {
+  process.env[name] = value;
+  return thisCpu();
+}
+
+/** Allocates until the heap limit ends this thread (a worker started with small resourceLimits). */
+export function exhaustHeap(): never {
+  const kept: number[][] = [];
+  for (;;) kept.push(new Array<number>(1 << 16).fill(kept.length));
 }

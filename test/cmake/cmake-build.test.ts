@@ -7,7 +7,7 @@
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import { addonPath } from '../../lib/native';
+import { addonPath } from '../../lib/core/native';
 import { ROOT, cmakeCompileCommands, cmakeList, gypMakeFlags } from '../build-files';
 
 const CMAKE_BUILD = path.join(ROOT, 'build-cmake');

@@ -158,6 +158,8 @@ export const THROWING = [
   'task with a bad module',
   'runRace with a bad row',
   'CpuSet.start with more CPUs than the region',
+  'tasks with a bad module',
+  'CpuSet.start with bad options',
 ] as const;
 
 /** Results the binding builds (own data properties only: no prototype setter may run while they are made). */

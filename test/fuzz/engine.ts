@@ -11,8 +11,10 @@
  * map: an allocation that overlaps anyone's bytes is a failure.
  */
 import * as lib from '../../lib';
-import { CpuGuard, DynamicPerCpu, IrqGuard, NUMERIC_OPS, NUMERIC_TYPES, PerCpuPair, StaticPerCpu, definePerCpu, getStaticPerCpu, revive, revivePair, stats, thisCpu, typeInfo, type NumericType, type SharedPerCpu } from '../../lib';
-import { native, type NativeAddon, type NativeHandle } from '../../lib/native';
+import * as libSim from '../../lib/sim';
+import { CpuGuard, DynamicPerCpu, NUMERIC_OPS, NUMERIC_TYPES, PerCpuPair, StaticPerCpu, definePerCpu, getStaticPerCpu, revive, revivePair, stats, thisCpu, typeInfo, type NumericType, type SharedPerCpu } from '../../lib';
+import { IrqGuard } from '../../lib/sim';
+import { native, type NativeAddon, type NativeHandle } from '../../lib/core/native';
 import { foreignWrapped, handleEntryPoints, handlePrototype, loadSecondCopy, type ForeignWrapped } from '../foreign';
 import { FORGERIES, GUARD_MISUSES, RECEIVERS, RESULTS, THROWING, TICKET_SLOTS, VAR_SLOTS, type Call, type CpuSpec, type TypeSpec, type ValueSpec } from './calls';
 import type { HostileSetters } from './hostile';
@@ -264,10 +266,10 @@ export class Engine {
    * preempt count, participation and interrupt depth, whether the scheduler runs, this thread's pair.
    */
   #snapshot(): string {
-    const thread = lib.threadSchedulerStats();
+    const thread = libSim.threadSchedulerStats();
     const pair = this.#pair === undefined ? null : this.#pair.pair.values();
     return JSON.stringify(
-      [lib.region(), native.thisCpu(), native.preemptCount(), thread.participating, thread.irqDepth, lib.schedulerStats().running, pair],
+      [lib.region(), native.thisCpu(), native.preemptCount(), thread.participating, thread.irqDepth, libSim.schedulerStats().running, pair],
       (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v),
     );
   }
@@ -1203,16 +1205,16 @@ export class Engine {
         const rate = pick<unknown>([1e-10, 0.5, -1, 100_000.5, 1e6, -1e-300, NaN, Infinity, -Infinity, '1000', null, 1n, {}]);
         const key = call.n & 1 ? 'irqHz' : 'migrateHz';
         const errors: ErrorKind[] = typeof rate === 'number' && Number.isFinite(rate) ? ['range'] : ['type'];
-        return plain(`startScheduler({ migrateHz: 0, ${key}: ${fmt(rate)} })`, () => lib.startScheduler({ migrateHz: 0, [key]: rate }), errors);
+        return plain(`startScheduler({ migrateHz: 0, ${key}: ${fmt(rate)} })`, () => libSim.startScheduler({ migrateHz: 0, [key]: rate }), errors);
       }
       case 'startScheduler on bad CPUs': {
         const cpus = pick<unknown>([[0.5], [-1], [cfg.cpus], [1024], [2 ** 32], 5, ['0'], [NaN], [0n], { length: 1, 0: 0 }, null, [{}]]);
         const range = Array.isArray(cpus) && typeof cpus[0] === 'number' && Number.isInteger(cpus[0]);
-        return plain(`startScheduler({ cpus: ${fmt(cpus)} })`, () => lib.startScheduler({ cpus: cpus as number[] }), [range ? 'range' : 'type']);
+        return plain(`startScheduler({ cpus: ${fmt(cpus)} })`, () => libSim.startScheduler({ cpus: cpus as number[] }), [range ? 'range' : 'type']);
       }
       case 'participate unbound':
         if (this.#cpu !== null) return; // bound, it would take part
-        return plain('participate()', () => lib.participate(), ['notBound']);
+        return plain('participate()', () => libSim.participate(), ['notBound']);
       case 'IrqGuard released twice':
         return plain('{ const g = new IrqGuard(); g.release(); g.release(); }', () => {
           const guard = new IrqGuard();
@@ -1273,10 +1275,27 @@ export class Engine {
           [null],
           'migration:raw',
         ]);
-        return this.#attemptAsync('throwing', line(`runRace({ rows: ${fmt(rows)} })`), () => lib.runRace({ rows: rows as never }), ['type']);
+        return this.#attemptAsync('throwing', line(`runRace({ rows: ${fmt(rows)} })`), () => libSim.runRace({ rows: rows as never }), ['type']);
       }
       case 'CpuSet.start with more CPUs than the region':
         return this.#attemptAsync('throwing', line(`CpuSet.start({ cpus: ${cfg.cpus + 1} })`), () => lib.CpuSet.start({ cpus: cfg.cpus + 1 }), ['range']);
+      case 'tasks with a bad module': {
+        const module = pick<unknown>(['./tasks', 'tasks.js', '', 5, null, {}, 'https://example.com/tasks.js', new URL('data:text/javascript,1')]);
+        return plain(`tasks(${fmt(module)})`, () => lib.tasks(module as string), ['type']);
+      }
+      case 'CpuSet.start with bad options': {
+        const options = pick<unknown>([
+          { mainThread: 'no' },
+          { workerOptions: null },
+          { workerOptions: { workerData: 1 } },
+          { workerOptions: { execArgv: [1] } },
+          { workerOptions: { env: { A: 1 } } },
+          { workerOptions: { resourceLimits: { maxOldGenerationSizeMb: NaN } } },
+          { workerOptions: { resourceLimits: { stackSizeMb: -1 } } },
+        ]);
+        // A thread bound to a CPU other than 0 is refused first, with a PerCpuRangeError.
+        return this.#attemptAsync('throwing', line(`CpuSet.start(${fmt(options)})`), () => lib.CpuSet.start(options as never), ['type', 'range']);
+      }
     }
   }
 
@@ -1304,14 +1323,14 @@ export class Engine {
         return;
       }
       case 'schedulerStats()': {
-        const outcome = this.#attempt('result', 'schedulerStats()', () => lib.schedulerStats(), []);
+        const outcome = this.#attempt('result', 'schedulerStats()', () => libSim.schedulerStats(), []);
         if (!outcome.ok) return;
         if (outcome.value.running !== false || outcome.value.cpus !== null) this.#fail(`schedulerStats() is ${fmt(outcome.value)}`);
         ownData(outcome.value, SCHEDULER_STATS_KEYS, 'schedulerStats()');
         return;
       }
       case 'threadSchedulerStats()': {
-        const outcome = this.#attempt('result', 'threadSchedulerStats()', () => lib.threadSchedulerStats(), []);
+        const outcome = this.#attempt('result', 'threadSchedulerStats()', () => libSim.threadSchedulerStats(), []);
         if (!outcome.ok) return;
         ownData(outcome.value, ['participating', 'tid', 'cpu', 'handled', 'migrations', 'declined', 'irqs', 'irqDepth'], 'threadSchedulerStats()');
         if (outcome.value.cpu !== (this.#cpu ?? -1) || outcome.value.participating || outcome.value.irqDepth !== 0) this.#fail(`threadSchedulerStats() is ${fmt(outcome.value)}`);

@@ -8,6 +8,7 @@
  * inside a percpu call. The engine counts the setters that run while a call is under way.
  */
 import * as lib from '../../lib';
+import * as libSim from '../../lib/sim';
 
 export interface HostileSetters {
   /** True while the engine is inside a percpu call. */
@@ -25,9 +26,9 @@ function resultNames(): string[] {
   const names = new Set<string>([
     ...Object.keys(lib.stats()),
     ...Object.keys(lib.region() ?? {}),
-    ...Object.keys(lib.schedulerStats()),
+    ...Object.keys(libSim.schedulerStats()),
     'migrate', 'irq', 'sigrtmin', // schedulerStats().signals
-    ...Object.keys(lib.threadSchedulerStats()),
+    ...Object.keys(libSim.threadSchedulerStats()),
     ...lib.NUMERIC_OPS, // the ops object
     'name', 'size', 'big', 'operands', 'returns', // the type and op tables
     'percpu', 'type', 'ticket', // share() (object literals: defined, never set)
@@ -61,7 +62,7 @@ export function installHostileSetters(): HostileSetters {
           try {
             lib.stats(); // the allocator's lock
             lib.region();
-            lib.schedulerStats(); // the scheduler's locks
+            libSim.schedulerStats(); // the scheduler's locks
             lib.thisCpu();
           } finally {
             reentering = false;

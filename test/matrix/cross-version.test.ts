@@ -34,13 +34,21 @@ const BIN = path.join(ROOT, 'bin', 'percpu.js');
 const config = JSON.parse(process.env['PERCPU_MATRIX'] ?? 'null') as MatrixConfig | null;
 const outcomes: Outcome[] = [];
 
-/** The sample on 2 CPUs under `line`'s node: its exit status and last line. */
-function sample(line: Line, backend: string, env: NodeJS.ProcessEnv): { status: number | null; last: string; all: string } {
-  const run = spawnSync(line.node, [BIN, 'sample', '--cpus', '2', '--backend', backend], {
+/**
+ * The sample on 2 CPUs under `line`'s node (`percpu sample --json`): its exit status, and its result
+ * in one line: `<backend> (<reason>): <passed> checks passed, <failed> failed; num() through <path>`.
+ */
+function sample(line: Line, backend: string, env: NodeJS.ProcessEnv): { status: number | null; summary: string; all: string } {
+  const run = spawnSync(line.node, [BIN, 'sample', '--cpus', '2', '--backend', backend, '--json'], {
     env: { ...process.env, PERCPU_BACKEND: undefined, PERCPU_ADDON: undefined, PERCPU_ACCEL: undefined, ...env },
     encoding: 'utf8',
   });
-  return { status: run.status, last: run.stdout.trim().split('\n').at(-1) ?? '', all: `${run.stdout}\n${run.stderr}` };
+  let summary = '';
+  if (run.status === 0) {
+    const r = JSON.parse(run.stdout) as { backend: string; backendReason: string; passed: number; failed: number; numPath: string };
+    summary = `${r.backend} (${r.backendReason}): ${r.passed} checks passed, ${r.failed} failed; num() through ${r.numPath}`;
+  }
+  return { status: run.status, summary, all: `${run.stdout}\n${run.stderr}` };
 }
 
 describe('builds mixed across Node lines (npm run test:node-matrix)', function () {
@@ -59,7 +67,7 @@ describe('builds mixed across Node lines (npm run test:node-matrix)', function (
         for (const backend of ['gs', 'generic']) {
           const run = sample(line, backend, { PERCPU_ADDON: config!.bindings[built.major]! });
           assert.equal(run.status, 0, `binding of Node ${built.version} under Node ${line.version} (${backend}):\n${run.all}`);
-          assert.match(run.last, new RegExp(`^percpu sample on 2 CPUs, ${backend} \\(.*\\): 116 checks passed, 0 failed; num\\(\\) through the accelerator for Node ${line.version.replace(/\./g, '\\.')} \\(ABI ${line.abi},`));
+          assert.match(run.summary, new RegExp(`^${backend} \\(.*\\): 116 checks passed, 0 failed; num\\(\\) through the accelerator for Node ${line.version.replace(/\./g, '\\.')} \\(ABI ${line.abi},`));
           outcomes.push({ line: line.version, build: `binding built under Node ${built.version}`, backend, outcome: 'pass (accelerator)' });
         }
       }
@@ -74,13 +82,13 @@ describe('builds mixed across Node lines (npm run test:node-matrix)', function (
         const run = sample(line, 'gs', { PERCPU_ACCEL: accelerator });
         assert.equal(run.status, 0, `accelerator of Node ${built.version} under Node ${line.version}:\n${run.all}`);
         if (built.major === line.major) {
-          assert.match(run.last, /: 116 checks passed, 0 failed; num\(\) through the accelerator for Node /);
+          assert.match(run.summary, /: 116 checks passed, 0 failed; num\(\) through the accelerator for Node /);
           outcomes.push({ line: line.version, build: `accelerator for Node ${built.version}`, backend: 'gs', outcome: 'pass (accelerator)' });
         } else {
-          assert.match(run.last, /: 116 checks passed, 0 failed; num\(\) through Node-API \(.*refused by Node: /);
+          assert.match(run.summary, /: 116 checks passed, 0 failed; num\(\) through Node-API \(.*refused by Node: /);
           assert.ok(
-            run.last.includes(`NODE_MODULE_VERSION ${built.abi}`) && run.last.includes(`NODE_MODULE_VERSION ${line.abi}`),
-            `the refusal names both ABIs: ${run.last}`,
+            run.summary.includes(`NODE_MODULE_VERSION ${built.abi}`) && run.summary.includes(`NODE_MODULE_VERSION ${line.abi}`),
+            `the refusal names both ABIs: ${run.summary}`,
           );
           outcomes.push({ line: line.version, build: `accelerator for Node ${built.version}`, backend: 'gs', outcome: 'refused by Node; Node-API took over' });
         }

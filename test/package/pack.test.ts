@@ -12,6 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { unfold } from '../../lib/cli/text';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 
@@ -123,7 +124,12 @@ function makeProject(dir: string): string {
   return dir;
 }
 
-const SAMPLE_LINE = /^percpu sample on (\d+) CPUs, (gs|generic) \(.*\): (\d+) checks passed, 0 failed; num\(\) through (.*)$/m;
+/** `percpu sample`'s last lines: backend (and why), num()'s path, and the counts, each unfolded into one line. */
+const SAMPLE_SUMMARY = /^backend: (gs|generic) \(.*\)\nnum\(\) through: (.*)\npercpu sample on (\d+) CPUs, \1: (\d+) checks passed, 0 failed$/;
+
+function sampleSummary(stdout: string): RegExpExecArray | null {
+  return SAMPLE_SUMMARY.exec(unfold(stdout.trimEnd().split('\n\n').at(-1)!));
+}
 
 describe('the packed package, installed in empty projects (npm run test:package)', function () {
   this.timeout(600_000);
@@ -185,7 +191,7 @@ describe('the packed package, installed in empty projects (npm run test:package)
       'dist/lib/index.d.ts',
       'dist/lib/index.mjs',
       'dist/lib/index.d.mts',
-      'dist/lib/worker.js',
+      'dist/lib/cpus/worker.js',
     ]) {
       assert.ok(files.includes(needed), `the tarball lacks ${needed}`);
     }
@@ -244,12 +250,11 @@ describe('the packed package, installed in empty projects (npm run test:package)
     it('npx percpu sample --cpus 4 passes on gs, from the prebuilt binding and this Node\'s prebuilt accelerator', function () {
       const result = spawnSync('npx', ['percpu', 'sample', '--cpus', '4', '--backend', 'gs'], { cwd: project, env, encoding: 'utf8' });
       assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
-      const last = result.stdout.trim().split('\n').at(-1)!;
-      console.log(`      ${last}`);
-      const match = SAMPLE_LINE.exec(last);
-      assert.ok(match, last);
-      assert.deepEqual([match[1], match[2], match[3]], ['4', 'gs', '228']);
-      assert.equal(match[4], `the accelerator for Node ${process.versions.node} (ABI ${process.versions.modules}, V8 ${process.versions.v8.replace(/-.*/, '')})`);
+      const match = sampleSummary(result.stdout);
+      assert.ok(match, result.stdout.slice(-400));
+      console.log(`      ${match[0].split('\n').join('\n      ')}`);
+      assert.deepEqual([match[3], match[1], match[4]], ['4', 'gs', '228']);
+      assert.equal(match[2], `the accelerator for Node ${process.versions.node} (ABI ${process.versions.modules}, V8 ${process.versions.v8.replace(/-.*/, '')})`);
       const installed = path.join(project, 'node_modules', 'percpu');
       for (const built of ['build', 'native/accel/build', 'native/sim/build']) assert.ok(!fs.existsSync(path.join(installed, built)), built);
     });
@@ -305,7 +310,7 @@ describe('the packed package, installed in empty projects (npm run test:package)
       assert.ok(fs.statSync(path.join(installed, 'build', 'Release', 'percpu.node')).isFile());
       const result = spawnSync('npx', ['percpu', 'sample', '--cpus', '2'], { cwd: project, env: cleanEnv(), encoding: 'utf8' });
       assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
-      assert.match(result.stdout, SAMPLE_LINE);
+      assert.ok(sampleSummary(result.stdout), result.stdout.slice(-400));
     });
   });
 });

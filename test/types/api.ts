@@ -8,50 +8,8 @@
  * per-API blocks.
  */
 import { expectTypeOf } from 'expect-type';
-import {
-  CpuDiedError,
-  CpuGuard,
-  CpuSet,
-  DynamicPerCpu,
-  IrqGuard,
-  NUMERIC_OPS,
-  NUMERIC_TYPES,
-  PerCpuPair,
-  PerCpuToken,
-  PerCpuVariable,
-  StaticPerCpu,
-  TaskAbandonedError,
-  TaskError,
-  definePerCpu,
-  getStaticPerCpu,
-  isSharedPerCpu,
-  participate,
-  region,
-  revive,
-  runRace,
-  schedulerStats,
-  setup,
-  startScheduler,
-  stopScheduler,
-  task,
-  thisCpu,
-  typeInfo,
-  wrap,
-  type AbandonedTask,
-  type BigNumericType,
-  type CloseOptions,
-  type CloseReport,
-  type NumericOp,
-  type NumericType,
-  type PerCpuNumeric,
-  type RaceResult,
-  type RaceRow,
-  type RegionInfo,
-  type SharedPerCpu,
-  type Slot,
-  type Task,
-  type ValueOf,
-} from 'percpu';
+import { CpuDiedError, CpuGuard, CpuSet, DynamicPerCpu, NUMERIC_OPS, NUMERIC_TYPES, PerCpuPair, PerCpuToken, PerCpuVariable, StaticPerCpu, TaskAbandonedError, TaskError, definePerCpu, getStaticPerCpu, isSharedPerCpu, region, revive, setup, task, thisCpu, typeInfo, wrap, type AbandonedTask, type BigNumericType, type CloseOptions, type CloseReport, type NumericOp, type NumericType, type PerCpuNumeric, type RegionInfo, type SharedPerCpu, type Slot, type Task, type ValueOf } from 'percpu';
+import { IrqGuard, participate, runRace, schedulerStats, startScheduler, stopScheduler, type RaceResult, type RaceRow } from 'percpu/sim';
 import type * as tasks from './tasks';
 
 declare const v: { [T in NumericType]: DynamicPerCpu<T> };

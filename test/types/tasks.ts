@@ -13,3 +13,8 @@ export function addTo(counter: DynamicPerCpu<'u32'>, amount: number): number {
 export async function total(counter: DynamicPerCpu<'i64'>, hits: StaticPerCpu<'u8'>): Promise<{ counter: bigint; hits: number }> {
   return { counter: counter.sum(), hits: hits.sum() };
 }
+
+/** Not a function: not a task. */
+export const notATask = 42;
+
+export const ALSO_NOT_A_TASK = { run(): void {} };

@@ -185,8 +185,8 @@ export interface FastPathInfo {
   readonly fastOps: Readonly<Record<string, readonly string[]>>;
 }
 
-/** This package's root (dist/lib/.. /..). */
-export const PACKAGE_ROOT = path.join(__dirname, '..', '..');
+/** This package's root (dist/lib/core/../../..). */
+export const PACKAGE_ROOT = path.join(__dirname, '..', '..', '..');
 
 const requireNode = (file: string): unknown => require(file);
 

@@ -9,9 +9,9 @@
  * second signal whose handler may add to a per-CPU variable on the interrupted thread, as an
  * interrupt handler would; `IrqGuard` holds those off (local_irq_save). Off unless started.
  */
-import { GuardError, PerCpuTypeError } from './errors';
-import { native, type NativeSchedulerStats, type NativeThreadSchedulerStats } from './native';
-import { isObject, notA } from './percpu';
+import { GuardError, PerCpuTypeError } from '../core/errors';
+import { native, type NativeSchedulerStats, type NativeThreadSchedulerStats } from '../core/native';
+import { isObject, notA } from '../core/percpu';
 
 export interface SchedulerOptions {
   /** Swaps attempted per second, each between two participating threads (0: none). Default 1000. */

@@ -20,16 +20,22 @@
  * - js-guard: `getMut(new CpuGuard()).with(slot => slot.value += 1n)`. Nothing lost under migration.
  *
  * The native loops do the heavy counting; the JS ones run at a lower rate.
+ *
+ * The counting threads are the worker CPUs of a CpuSet that leaves the main thread out
+ * (`mainThread: false`): each joins the scheduler in a task, and each row's loop is a task run on
+ * every CPU at once (./race-tasks). Rows for the other backend run in a child process (./race-child),
+ * which streams each row back as it finishes.
  */
-import { execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { BackendUnavailableError, ConflictError, PerCpuRangeError, PerCpuTypeError, describeThrown } from './errors';
-import { definePerCpu } from './percpu';
-import { BACKENDS, describeBackend, region, setup, thisCpu, type BackendChoice, type BackendName } from './region';
-import type { RaceWorkerReply, RaceWorkerRequest } from './race-worker';
+import * as readline from 'node:readline';
+import { BackendUnavailableError, ConflictError, PerCpuRangeError, PerCpuTypeError, describeThrown } from '../core/errors';
+import { definePerCpu } from '../core/percpu';
+import { BACKENDS, describeBackend, region, setup, type BackendChoice, type BackendName } from '../core/region';
+import { CpuSet } from '../cpus/cpuset';
+import { tasks } from '../cpus/task';
 import { schedulerStats, startScheduler, stopScheduler, type SchedulerStats } from './scheduler';
-import { deserializeError } from './task';
+import type { RaceLoop } from './race-tasks';
 
 export const RACE_SCENARIOS = ['migration', 'interrupts', 'both'] as const;
 /** migration: the scheduler swaps threads' CPUs; interrupts: it interrupts every thread; both: both. */
@@ -104,7 +110,10 @@ export interface RaceOptions {
   migrateHz?: number;
   /** Interrupts per second to each thread in interrupt rows. Default 1000. */
   irqHz?: number;
-  /** Bound threads (workers), each on its own CPU. Default 4 (more than this machine's cores is fine). */
+  /**
+   * Counting threads: the worker CPUs of a CpuSet of this many CPUs that leaves the calling thread
+   * out, so CPUs 0..threads-1 of the region. Default 4 (more than this machine's cores is fine).
+   */
   threads?: number;
   /** The native generic loops' window between load and store, and their work between ops. Default 1000 ns. */
   windowNs?: number;
@@ -118,6 +127,15 @@ export interface RaceOptions {
   maxSeconds?: number;
   /** The backend if the region is not set up yet. Default: PERCPU_BACKEND, else auto. */
   backend?: BackendChoice;
+  /**
+   * Called as each row finishes, with the row and its index in `rows` (and in the result's rows):
+   * this process's rows first, in order, then those that run in a child process for the other
+   * backend. formatRaceRow(row) prints one. A callback that throws ends the race: runRace rejects
+   * with what it threw, after stopping its threads.
+   */
+  onRow?: (row: RaceRow, index: number, total: number) => void;
+  /** Called with a line of progress before each step (starting the CPUs, each row, a child process). */
+  onProgress?: (message: string) => void;
 }
 
 export interface RaceRow {
@@ -248,6 +266,10 @@ function checkRows(rows: unknown): readonly RaceRowSpec[] {
   if (!Array.isArray(rows)) throw new PerCpuTypeError('rows must be an array of { scenario, method, backend? }');
   for (const spec of rows as RaceRowSpec[]) {
     const needs = requiredBackend(spec);
+    const own = methodInfo(spec).needs;
+    if (own !== undefined && needs !== own) {
+      throw new PerCpuTypeError(`the ${spec.method} method runs on the ${own} backend only: the row ${spec.scenario}:${spec.method}:${String(spec.backend)} names another`);
+    }
     raceExpectation(spec, needs ?? 'generic'); // a row with no required backend has the same outcome on both
     if (needs !== undefined && !BACKENDS.includes(needs)) {
       throw new BackendUnavailableError(`the ${spec.scenario} ${spec.method} race needs the ${needs} backend, which this build of percpu lacks`);
@@ -286,14 +308,25 @@ function positive(name: string, value: number, max: number): number {
   return value;
 }
 
-/**
- * Runs the rows: those for this process's backend here, on `threads` new worker threads bound to
- * free CPUs; those for the other backend in a child process (`percpu race --json`). Sets up the
- * region (with `threads` CPUs) if it is not set up. Starts and stops the scheduler for each row, so
- * it must not be running already.
- */
-export async function runRace(options: RaceOptions = {}): Promise<RaceResult> {
+/** A callback option: a function, or absent. */
+function callback<F extends (...args: never[]) => void>(name: string, value: unknown): F | undefined {
+  if (value !== undefined && typeof value !== 'function') throw new PerCpuTypeError(`${name} must be a function, not ${describeThrown(value)}`);
+  return value as F | undefined;
+}
+
+type Resolved = Pick<RaceResult, 'threads' | 'seconds' | 'minMigrations' | 'minInterrupts' | 'maxSeconds' | 'migrateHz' | 'irqHz' | 'windowNs'>;
+
+/** What a run reports as it goes: a row about to start, a row done (by its index in the run's rows), a line of progress. */
+interface RaceEvents {
+  starting(index: number, spec: RaceRowSpec, backend: BackendName): void;
+  done(index: number, row: RaceRow): void;
+  progress(message: string): void;
+}
+
+/** The options, every one checked (and read once) before anything is set up. */
+function checkOptions(options: RaceOptions): { resolved: Resolved; specs: readonly RaceRowSpec[]; backend: BackendChoice | undefined } & Pick<RaceOptions, 'onRow' | 'onProgress'> {
   if (typeof options !== 'object' || options === null) throw new PerCpuTypeError('runRace() takes an options object');
+  const { rows, backend } = options;
   const seconds = positive('seconds', options.seconds ?? 0.5, 600);
   const migrateHz = positive('migrateHz', options.migrateHz ?? 1000, 100_000);
   const irqHz = positive('irqHz', options.irqHz ?? 1000, 100_000);
@@ -307,156 +340,84 @@ export async function runRace(options: RaceOptions = {}): Promise<RaceResult> {
   if (maxSeconds < seconds) throw new PerCpuRangeError('maxSeconds must be at least seconds');
   if (!Number.isInteger(threads) || threads < 2) throw new PerCpuRangeError('threads must be an integer of at least 2');
   if (!Number.isInteger(windowNs) || windowNs < 0 || windowNs > 1e7) throw new PerCpuRangeError('windowNs must be an integer from 0 to 1e7');
-  // Everything that can be refused is refused before the region is set up: a call that throws changes nothing.
-  const specs = checkRows(options.rows ?? DEFAULT_RACE_ROWS);
-  if (schedulerStats().running) throw new ConflictError('runRace starts and stops the scheduler for each row: stop the running scheduler first');
-  const info = region() ?? setup({ cpus: threads, ...(options.backend === undefined ? {} : { backend: options.backend }) });
-  const here = info.backend;
-  const resolved = { threads, seconds, minMigrations, minInterrupts, maxSeconds, migrateHz, irqHz, windowNs };
-
-  const rows = new Map<RaceRowSpec, RaceRow>();
-  const before = schedulerStats();
-  const local = specs.filter((spec) => rowBackend(spec, here) === here);
-  if (local.length > 0) {
-    const done = await runHere(local, resolved, here);
-    local.forEach((spec, i) => rows.set(spec, done[i]!));
-  }
-  let safety = safetySince(before);
-  for (const backend of BACKENDS.filter((b) => b !== here)) {
-    const there = specs.filter((spec) => rowBackend(spec, here) === backend);
-    if (there.length === 0) continue;
-    const child = await runInChild(backend, there, resolved);
-    there.forEach((spec, i) => rows.set(spec, child.rows[i]!));
-    safety = addSafety(safety, child.safety);
-  }
-  return { ...resolved, backend: describeBackend(info), rows: specs.map((spec) => rows.get(spec)!), safety };
-}
-
-type Resolved = Pick<RaceResult, 'threads' | 'seconds' | 'minMigrations' | 'minInterrupts' | 'maxSeconds' | 'migrateHz' | 'irqHz' | 'windowNs'>;
-
-const BIN = path.join(__dirname, '..', '..', 'bin', 'percpu.js');
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Encodes rows for `percpu race --rows`: scenario:method[:backend],... */
-export function encodeRows(rows: readonly RaceRowSpec[]): string {
-  return rows.map((r) => [r.scenario, r.method, ...(r.backend ? [r.backend] : [])].join(':')).join(',');
-}
-
-export function decodeRows(text: string): RaceRowSpec[] {
-  return text.split(',').map((item) => {
-    const [scenario, method, backend, ...rest] = item.split(':');
-    if (rest.length > 0 || (backend !== undefined && backend !== 'gs' && backend !== 'generic')) {
-      throw new PerCpuTypeError(`a race row is scenario:method[:gs|generic], not '${item}'`);
-    }
-    return { scenario, method, ...(backend ? { backend } : {}) } as RaceRowSpec;
-  });
-}
-
-function runInChild(backend: BackendName, rows: readonly RaceRowSpec[], o: Resolved): Promise<RaceResult> {
-  const args = [BIN, 'race', '--json', '--backend', backend, '--rows', encodeRows(rows), '--seconds', String(o.seconds),
-    '--rate', String(o.migrateHz), '--irq-rate', String(o.irqHz), '--threads', String(o.threads), '--window', String(o.windowNs),
-    '--min-migrations', String(o.minMigrations), '--min-interrupts', String(o.minInterrupts), '--max-seconds', String(o.maxSeconds)];
-  const env: NodeJS.ProcessEnv = { ...process.env, [RACE_CHILD_ENV]: '1' };
-  delete env['PERCPU_BACKEND'];
-  return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, args, { env, encoding: 'utf8', maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
-      untrack();
-      if (error) return reject(new Error(`the ${backend} race in a child process failed: ${stderr.trim() || error.message}`));
-      try {
-        resolve(JSON.parse(stdout) as RaceResult);
-      } catch (cause) {
-        reject(new Error(`the ${backend} race in a child process printed no result: ${stdout.slice(0, 200)}`, { cause }));
-      }
-    });
-    const untrack = track(child, running.children);
-  });
+  const onRow = callback<NonNullable<RaceOptions['onRow']>>('onRow', options.onRow);
+  const onProgress = callback<NonNullable<RaceOptions['onProgress']>>('onProgress', options.onProgress);
+  const specs = checkRows(rows ?? DEFAULT_RACE_ROWS);
+  return {
+    resolved: { threads, seconds, minMigrations, minInterrupts, maxSeconds, migrateHz, irqHz, windowNs },
+    specs,
+    backend,
+    ...(onRow === undefined ? {} : { onRow }),
+    ...(onProgress === undefined ? {} : { onProgress }),
+  };
 }
 
 /**
- * Set in a child process that runs rows for runRace. Its stdin is a pipe from the parent: when it
- * ends, the parent is gone (its process exited, or the worker that ran runRace was terminated and
- * its handles closed), and the child exits at once rather than race on for nobody.
+ * Runs the rows: those for this process's backend here, on the `threads` worker CPUs of a CpuSet
+ * that leaves the calling thread out (so none may be open on this thread, and the calling thread
+ * may not be bound to one of CPUs 0..threads-1); those for the other backend in a child process.
+ * Sets up the region (with `threads` CPUs) if it is not set up. Starts and stops the scheduler for
+ * each row, so it must not be running already. Everything it refuses, it refuses before it sets
+ * up the region or starts a thread. Rows are reported as they finish (onRow), the steps before
+ * they start (onProgress).
  */
-const RACE_CHILD_ENV = 'PERCPU_RACE_CHILD';
-
-/** In a child of runRace (see RACE_CHILD_ENV): exits when the parent goes. Called by `percpu race`. */
-export function exitWithRaceParent(): void {
-  if (process.env[RACE_CHILD_ENV] !== '1') return;
-  process.stdin.on('end', () => process.exit(1)).on('error', () => process.exit(1));
-  process.stdin.resume();
-  process.stdin.unref(); // the pipe alone does not keep this process alive
+export async function runRace(options: RaceOptions = {}): Promise<RaceResult> {
+  // Everything that can be refused is refused before the region is set up: a call that throws changes nothing.
+  const { resolved, specs, backend, onRow, onProgress } = checkOptions(options);
+  if (schedulerStats().running) throw new ConflictError('runRace starts and stops the scheduler for each row: stop the running scheduler first');
+  const info = region() ?? setup({ cpus: resolved.threads, ...(backend === undefined ? {} : { backend }) });
+  const here = info.backend;
+  const total = specs.length;
+  const rows: RaceRow[] = [];
+  const events: RaceEvents = {
+    starting: (index, spec, rowBackend) => onProgress?.(`row ${index + 1}/${total}: ${spec.scenario} ${methodColumn(spec.method, rowBackend)}`),
+    done: (index, row) => {
+      rows[index] = row;
+      onRow?.(row, index, total);
+    },
+    progress: (message) => onProgress?.(message),
+  };
+  const indexed = specs.map((spec, index) => ({ spec, index }));
+  const before = schedulerStats();
+  const local = indexed.filter(({ spec }) => rowBackend(spec, here) === here);
+  if (local.length > 0) await raceHere(local, resolved, here, events);
+  let safety = safetySince(before);
+  for (const other of BACKENDS.filter((b) => b !== here)) {
+    const there = indexed.filter(({ spec }) => rowBackend(spec, here) === other);
+    if (there.length === 0) continue;
+    events.progress(`${there.length} row${there.length === 1 ? '' : 's'} on the ${other} backend: running in a child process`);
+    safety = addSafety(safety, await raceInChild(other, there, resolved, events));
+  }
+  return { ...resolved, backend: describeBackend(info), rows, safety };
 }
 
-/** One worker thread bound to a CPU and taking part in the scheduler. */
-class RaceThread {
-  #pending: { resolve(reply: RaceWorkerReply): void; reject(error: unknown): void } | undefined;
-  #exit: Error | undefined;
-  readonly exited: Promise<void>;
-
-  private constructor(readonly worker: Worker) {
-    this.exited = new Promise((resolve) => {
-      worker.on('exit', (code) => {
-        this.#exit = new Error(`a race thread exited (code ${code})`);
-        this.#pending?.reject(this.#exit);
-        this.#pending = undefined;
-        resolve();
-      });
-    });
-    worker.on('error', (error) => {
-      this.#pending?.reject(error);
-      this.#pending = undefined;
-    });
-    worker.on('message', (reply: RaceWorkerReply) => {
-      const pending = this.#pending;
-      this.#pending = undefined;
-      if (reply.type === 'failed') pending?.reject(deserializeError(reply.error)); // CpuTakenError stays a CpuTakenError
-      else pending?.resolve(reply);
-    });
-  }
-
-  static async start(cpu: number): Promise<RaceThread> {
-    const thread = new RaceThread(new Worker(path.join(__dirname, 'race-worker.js'), { workerData: { cpu } }));
-    await thread.#expect();
-    return thread;
-  }
-
-  #expect(): Promise<RaceWorkerReply> {
-    if (this.#exit) return Promise.reject(this.#exit);
-    return new Promise((resolve, reject) => (this.#pending = { resolve, reject }));
-  }
-
-  request(message: RaceWorkerRequest): Promise<RaceWorkerReply> {
-    const reply = this.#expect();
-    this.worker.postMessage(message);
-    return reply;
-  }
-
-  async close(): Promise<void> {
-    if (!this.#exit) this.worker.postMessage({ type: 'close' } satisfies RaceWorkerRequest);
-    await this.exited;
-  }
+/** A row and its index in the run's rows. */
+interface IndexedSpec {
+  readonly spec: RaceRowSpec;
+  readonly index: number;
 }
 
-async function runHere(specs: readonly RaceRowSpec[], o: Resolved, backend: BackendName): Promise<RaceRow[]> {
-  const info = region()!;
-  const mine = thisCpu();
-  const cpus = Array.from({ length: info.cpus }, (_, cpu) => cpu).filter((cpu) => cpu !== mine).slice(0, o.threads);
-  if (cpus.length < o.threads) {
-    throw new PerCpuRangeError(`a race of ${o.threads} threads needs ${o.threads} free CPUs; the region has ${info.cpus}`);
-  }
-  const threads: RaceThread[] = [];
+const RACE_TASKS = tasks<typeof import('./race-tasks')>(path.join(__dirname, 'race-tasks.js'));
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs rows in this process: a CpuSet of `threads` worker CPUs, all taking part in the scheduler. */
+async function raceHere(specs: readonly IndexedSpec[], o: Resolved, backend: BackendName, events: RaceEvents): Promise<void> {
+  events.progress(`starting ${o.threads} worker CPUs (${backend} backend) for ${specs.length} row${specs.length === 1 ? '' : 's'}`);
+  const set = await CpuSet.start({ cpus: o.threads, mainThread: false });
   try {
-    for (const cpu of cpus) threads.push(await RaceThread.start(cpu));
-    const rows: RaceRow[] = [];
-    for (const spec of specs) rows.push(await runRow(spec, o, backend, threads, cpus));
-    return rows;
+    await set.onEachCpu(RACE_TASKS.joinScheduler);
+    const cpus = Array.from({ length: o.threads }, (_, cpu) => cpu);
+    for (const { spec, index } of specs) {
+      events.starting(index, spec, backend);
+      events.done(index, await runRow(spec, o, backend, set, cpus));
+    }
   } finally {
-    await Promise.all(threads.map((t) => t.close()));
+    await set.close(); // each CPU leaves the scheduler as it unbinds
   }
 }
 
-async function runRow(spec: RaceRowSpec, o: Resolved, backend: BackendName, threads: RaceThread[], cpus: number[]): Promise<RaceRow> {
+async function runRow(spec: RaceRowSpec, o: Resolved, backend: BackendName, set: CpuSet, cpus: number[]): Promise<RaceRow> {
   const info = methodInfo(spec);
   const counter = `percpu.race.${spec.scenario}.${spec.method}`;
   const variable = definePerCpu(counter, 'u64', 0n);
@@ -471,10 +432,9 @@ async function runRow(spec: RaceRowSpec, o: Resolved, backend: BackendName, thre
     const now = schedulerStats();
     return (!migrate || now.migrations - s0.migrations >= o.minMigrations) && (!interrupt || now.irqsHandled - s0.irqsHandled >= o.minInterrupts);
   };
-  let replies: RaceWorkerReply[];
+  let counts: { iterations: number; irqAdds: number }[];
   try {
-    const run: RaceWorkerRequest = {
-      type: 'run',
+    const loop: RaceLoop = {
       method: spec.method,
       ...(info.loop === undefined ? {} : { loop: info.loop }),
       counter,
@@ -483,13 +443,13 @@ async function runRow(spec: RaceRowSpec, o: Resolved, backend: BackendName, thre
       windowNs: o.windowNs,
       interrupts: interrupt,
     };
-    const running = Promise.all(threads.map((t) => t.request(run)));
-    running.catch(() => undefined); // awaited below
+    const counting = set.onEachCpu(RACE_TASKS.count, loop);
+    counting.catch(() => undefined); // awaited below
     const deadline = Date.now() + o.maxSeconds * 1000;
     await sleep(o.seconds * 1000);
     while (!enough() && Date.now() < deadline) await sleep(5);
     Atomics.store(stop, 0, 1);
-    replies = await running;
+    counts = await counting;
   } finally {
     Atomics.store(stop, 0, 1);
     untrack();
@@ -498,8 +458,7 @@ async function runRow(spec: RaceRowSpec, o: Resolved, backend: BackendName, thre
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const s1 = schedulerStats();
   const found = Number(variable.sum() - before);
-  let issued = 0;
-  for (const reply of replies) if (reply.type === 'done') issued += reply.iterations + reply.irqAdds;
+  const issued = counts.reduce((sum, c) => sum + c.iterations + c.irqAdds, 0);
   const lost = issued - found;
   const expected = raceExpectation(spec, backend);
   const migrations = s1.migrations - s0.migrations, interrupts = s1.irqsHandled - s0.irqsHandled;
@@ -522,23 +481,190 @@ async function runRow(spec: RaceRowSpec, o: Resolved, backend: BackendName, thre
   };
 }
 
-/** The result as a table: scenario | method | updates issued | found in sum | lost | ... */
-export function formatRaceTable(result: RaceResult): string {
-  const head = ['scenario', 'method', 'updates issued', 'found in sum', 'lost', 'migrations', 'skipped (guard)', 'interrupts', 'expected'];
-  const body = result.rows.map((r) => [
-    r.scenario,
-    r.label,
-    String(r.issued),
-    String(r.found),
-    String(r.lost),
-    String(r.migrations),
-    String(r.skipped),
-    String(r.interrupts),
-    `${r.expected}: ${r.ok ? 'ok' : r.enough ? 'FAILED' : 'FAILED (too few swaps or interrupts)'}`,
+/** Decodes `percpu race --rows`: a PerCpuTypeError for an item that is not scenario:method[:gs|generic]. */
+export function decodeRows(text: string): RaceRowSpec[] {
+  if (typeof text !== 'string') throw new PerCpuTypeError(`race rows are a string scenario:method[:gs|generic],..., not ${describeThrown(text)}`);
+  return text.split(',').map((item) => {
+    const [scenario, method, backend, ...rest] = item.split(':');
+    if (method === undefined || method === '' || rest.length > 0 || (backend !== undefined && backend !== 'gs' && backend !== 'generic')) {
+      throw new PerCpuTypeError(`a race row is scenario:method[:gs|generic], not '${item}'`);
+    }
+    return { scenario, method, ...(backend ? { backend } : {}) } as RaceRowSpec;
+  });
+}
+
+/**
+ * Set in a child process that runs rows for runRace. Its stdin is a pipe from the parent: when it
+ * ends, the parent is gone (its process exited, or the worker that ran runRace was terminated and
+ * its handles closed), and the child exits at once rather than race on for nobody.
+ */
+const RACE_CHILD_ENV = 'PERCPU_RACE_CHILD';
+
+/** In a child of runRace (see RACE_CHILD_ENV): exits when the parent goes. ./race-child calls it. */
+export function exitWithRaceParent(): void {
+  if (process.env[RACE_CHILD_ENV] !== '1') return;
+  process.stdin.on('end', () => process.exit(1)).on('error', () => process.exit(1));
+  process.stdin.resume();
+  process.stdin.unref(); // the pipe alone does not keep this process alive
+}
+
+/** What a parent sends its race child (as its one argument, JSON). */
+export interface RaceChildRequest {
+  readonly backend: BackendName;
+  readonly rows: readonly RaceRowSpec[];
+  readonly options: Resolved;
+}
+
+/** What a race child prints, one JSON line each: a row starting, a row done (indexes into its rows), then its scheduler checks. */
+export type RaceChildEvent =
+  | { readonly type: 'starting'; readonly index: number }
+  | { readonly type: 'row'; readonly index: number; readonly row: RaceRow }
+  | { readonly type: 'safety'; readonly safety: RaceSafety };
+
+/** The child's side (./race-child): runs its rows here, on its backend, and prints each event as a line. */
+export async function serveRaceChild(request: RaceChildRequest, emit: (event: RaceChildEvent) => void): Promise<void> {
+  const { backend, rows, options } = request;
+  const specs = checkRows(rows);
+  setup({ cpus: options.threads, backend });
+  const before = schedulerStats();
+  await raceHere(specs.map((spec, index) => ({ spec, index })), options, backend, {
+    starting: (index) => emit({ type: 'starting', index }),
+    done: (index, row) => emit({ type: 'row', index, row }),
+    progress: () => undefined,
+  });
+  emit({ type: 'safety', safety: safetySince(before) });
+}
+
+const RACE_CHILD = path.join(__dirname, 'race-child.js');
+
+/** Runs rows in a child process on `backend`, reporting each as it finishes; resolves with the child's scheduler checks. */
+function raceInChild(backend: BackendName, specs: readonly IndexedSpec[], o: Resolved, events: RaceEvents): Promise<RaceSafety> {
+  const request: RaceChildRequest = { backend, rows: specs.map(({ spec }) => spec), options: o };
+  const env: NodeJS.ProcessEnv = { ...process.env, [RACE_CHILD_ENV]: '1' };
+  delete env['PERCPU_BACKEND'];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [RACE_CHILD, JSON.stringify(request)], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const untrack = track(child, running.children);
+    let safety: RaceSafety | undefined;
+    let failure: unknown;
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr = (stderr + text).slice(-4096)));
+    readline.createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
+      if (failure !== undefined) return;
+      try {
+        const event = JSON.parse(line) as RaceChildEvent;
+        if (event.type === 'safety') safety = event.safety;
+        else {
+          const { spec, index } = specs[event.index]!;
+          if (event.type === 'starting') events.starting(index, spec, backend);
+          else events.done(index, event.row);
+        }
+      } catch (error) {
+        failure = error; // a callback threw (or the line is not an event): the child has nobody to race for
+        child.kill();
+      }
+    });
+    child.on('error', (error) => (failure ??= error));
+    child.on('close', (code, signal) => {
+      untrack();
+      if (failure !== undefined) reject(failure);
+      else if (code !== 0 || safety === undefined) {
+        reject(new Error(`the ${backend} race in a child process failed (${signal ?? `exit code ${code}`}): ${stderr.trim() || 'no result'}`));
+      } else resolve(safety);
+    });
+  });
+}
+
+/**
+ * The table's columns: fixed widths, so that a row can be printed alone as it finishes, under a
+ * header printed first, and every line fits 100 columns.
+ */
+const COLUMNS = [
+  { head: 'scenario', width: 11, right: false },
+  { head: 'method', width: 14, right: false },
+  { head: 'issued', width: 12, right: true },
+  { head: 'found', width: 12, right: true },
+  { head: 'lost', width: 10, right: true },
+  { head: 'swaps', width: 6, right: true },
+  { head: 'skipped', width: 8, right: true },
+  { head: 'irqs', width: 7, right: true },
+  { head: '  expected', width: 11, right: false },
+  { head: '  result', width: 9, right: false },
+] as const;
+
+/** The widest line formatRaceHeader() and formatRaceRow() print. */
+export const RACE_TABLE_WIDTH = COLUMNS.reduce((sum, c) => sum + c.width, 0);
+
+/** A count that fits `width - 1` characters: exact, or (past about 10^10) rounded with a k/M/G/T suffix. */
+function count(n: number, width: number): string {
+  const exact = String(n);
+  if (exact.length < width) return exact;
+  for (const [suffix, unit] of [['k', 1e3], ['M', 1e6], ['G', 1e9], ['T', 1e12], ['P', 1e15]] as const) {
+    const short = `${Math.round(n / unit)}${suffix}`;
+    if (short.length < width) return short;
+  }
+  return `${n.toExponential(0)}`;
+}
+
+function line(cells: readonly string[]): string {
+  return cells
+    .map((cell, i) => {
+      const { width, right } = COLUMNS[i]!;
+      return right ? cell.padStart(width) : cell.padEnd(width);
+    })
+    .join('')
+    .trimEnd();
+}
+
+/** The method column: the method, and for JS num().add the backend it ran on. */
+function methodColumn(method: RaceMethod, backend: BackendName): string {
+  return method === 'js-add' ? `${method} ${backend}` : method;
+}
+
+/** The table's header line (at most RACE_TABLE_WIDTH = 100 columns). */
+export function formatRaceHeader(): string {
+  return line(COLUMNS.map((c) => c.head));
+}
+
+/** One row of the table, as formatRaceHeader() heads it (at most 100 columns). */
+export function formatRaceRow(row: RaceRow): string {
+  const result = row.ok ? 'ok' : row.enough ? 'FAILED' : 'TOO FEW';
+  return line([
+    row.scenario,
+    methodColumn(row.method, row.backend),
+    count(row.issued, 12),
+    count(row.found, 12),
+    count(row.lost, 10),
+    count(row.migrations, 6),
+    count(row.skipped, 8),
+    count(row.interrupts, 7),
+    `  ${row.expected}`,
+    `  ${result}`,
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const numeric = new Set([2, 3, 4, 5, 6, 7]);
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ').trimEnd();
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('-|-'), ...body.map(line)].join('\n');
+}
+
+const METHOD_LEGEND: Record<RaceMethod, string> = {
+  gs: 'native this_cpu_add: add %reg,%gs:(off), one instruction',
+  raw: 'native generic, no guard (raw_cpu_add): this CPU\'s pointer, load, window, store',
+  guard: 'native generic in a CpuGuard (preemption off)',
+  irqsave: 'native generic with interrupts off (local_irq_save)',
+  'js-add': 'JS num().add(1n) (gs: one instruction; generic: the addon holds preemption off)',
+  'js-rmw': 'JS thisCpu(), then readRemote() and writeRemote(), no guard',
+  'js-guard': 'JS getMut(new CpuGuard()).with(slot => slot.value += 1n)',
+};
+
+/** What the columns and the methods of `rows` mean, a line each (at most 100 columns). */
+export function formatRaceLegend(rows: readonly Pick<RaceRowSpec, 'method'>[]): string {
+  const methods = RACE_METHODS.filter((m) => rows.some((r) => r.method === m));
+  return [
+    'issued: updates made; found: their sum over CPUs; lost: issued - found; swaps: migrations made;',
+    'skipped: swaps declined (a thread held preemption off); irqs: interrupts taken.',
+    'result: ok, FAILED (not as expected), TOO FEW (fewer swaps or interrupts than asked for).',
+    ...methods.map((m) => `${m.padEnd(9)} ${METHOD_LEGEND[m]}`),
+  ].join('\n');
+}
+
+/** The result as a table, at most 100 columns wide: the header, a line per row, and the legend. */
+export function formatRaceTable(result: RaceResult): string {
+  return [formatRaceHeader(), ...result.rows.map(formatRaceRow), '', formatRaceLegend(result.rows)].join('\n');
 }

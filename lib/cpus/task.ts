@@ -2,13 +2,15 @@
  * Tasks: exported functions of modules, run on CPUs by CpuSet. Shared by the main side
  * (cpuset.ts) and the worker side (worker.ts).
  */
-import { pathToFileURL } from 'node:url';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PerCpuTypeError, describeThrown, nativeErrorClasses } from './errors';
-import { native } from './native';
-import { DynamicPerCpu, PerCpuVariable, StaticPerCpu, isSharedPerCpu, revive, type SharedPerCpu } from './percpu';
-import { PerCpuPair, isSharedPerCpuPair, revivePair, type SharedPerCpuPair } from './pair';
-import type { NumericType } from './types';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { PerCpuTypeError, describeThrown, nativeErrorClasses } from '../core/errors';
+import { native } from '../core/native';
+import { DynamicPerCpu, PerCpuVariable, StaticPerCpu, isSharedPerCpu, revive, type SharedPerCpu } from '../core/percpu';
+import { PerCpuPair, isSharedPerCpuPair, revivePair, type SharedPerCpuPair } from '../core/pair';
+import type { NumericType } from '../core/types';
+import type { TsxApis } from './typescript';
 
 /** What a task borrows from its arguments: released when it settles. */
 type Borrowed = DynamicPerCpu<NumericType> | PerCpuPair;
@@ -26,18 +28,156 @@ export type TaskRef = Pick<Task, 'module' | 'name'>;
 
 type AnyFunction = (...args: never[]) => unknown;
 
+/** The names of the functions module type `M` exports (`typeof import('./tasks.js')`): its tasks. */
+export type TaskName<M> = { [K in keyof M & string]: M[K] extends AnyFunction ? K : never }[keyof M & string];
+
+/** The Task of a function, typed by its parameters and its (awaited) result. */
+export type TaskOf<F> = F extends (...args: infer A) => infer R ? Task<A, Awaited<R>> : never;
+
+/** What tasks<M>() returns: a Task for each function module type `M` exports, and nothing else. */
+export type Tasks<M> = { readonly [K in TaskName<M>]: TaskOf<M[K]> };
+
 /**
- * Names a task: `task<typeof increment>(require.resolve('./tasks'), 'increment')` or with
- * `import.meta.url` in ESM. The module must export `name` as a function.
+ * Names a task: `task<typeof increment>(require.resolve('./tasks'), 'increment')` in CommonJS, or
+ * `task<typeof increment>(new URL('./tasks.js', import.meta.url), 'increment')` in an ES module.
+ * The module must export `name` as a function. tasks() checks the name at compile time as well.
  */
 export function task<F extends AnyFunction>(module: string | URL, name: string): Task<Parameters<F>, Awaited<ReturnType<F>>> {
   if (typeof name !== 'string' || name === '') throw new PerCpuTypeError('a task needs the name of an exported function');
-  let href: string;
-  if (module instanceof URL) href = module.href;
-  else if (typeof module === 'string' && module.startsWith('file:')) href = module;
-  else if (typeof module === 'string' && path.isAbsolute(module)) href = pathToFileURL(module).href;
-  else throw new PerCpuTypeError('a task module must be an absolute path or a file: URL');
-  return { module: href, name };
+  return { module: taskModuleHref(module), name };
+}
+
+/**
+ * The tasks of a module, typed by the module: `tasks<typeof import('./tasks.js')>(url).handle` is
+ * the Task of its exported function `handle`, with `handle`'s parameters and result, and a name it
+ * does not export (or exports as anything but a function) is a compile-time error. `url` is what
+ * task() takes: `new URL('./tasks.js', import.meta.url)` in an ES module, `require.resolve('./tasks')`
+ * in CommonJS. The module is not loaded here: each CPU loads it when it first runs one of its tasks.
+ */
+export function tasks<M>(module: string | URL): Tasks<M> {
+  const href = taskModuleHref(module);
+  const made = new Map<string, Task>();
+  const get = (_target: object, name: string | symbol): Task | undefined => {
+    if (typeof name !== 'string' || name === '') return undefined;
+    let t = made.get(name);
+    if (t === undefined) made.set(name, (t = Object.freeze({ module: href, name })));
+    return t;
+  };
+  return new Proxy(Object.freeze(Object.create(null) as object), { get }) as Tasks<M>;
+}
+
+const TS_EXTENSION = /\.[cm]?ts$/;
+
+/**
+ * A task module as a file: URL string: a file URL, or an absolute path. Anything else (a relative
+ * path, a bare name, another URL scheme) is a PerCpuTypeError that says what to write instead; so
+ * is the program's main module (see refuseMainModule).
+ */
+function taskModuleHref(module: unknown): string {
+  let url: URL;
+  if (module instanceof URL) url = new URL(module.href);
+  else if (typeof module === 'string' && module.startsWith('file:')) {
+    if (!URL.canParse(module)) throw new PerCpuTypeError(`a task module's file: URL does not parse: '${module}'`);
+    url = new URL(module);
+  } else if (typeof module === 'string' && path.isAbsolute(module)) url = pathToFileURL(module);
+  else throw new PerCpuTypeError(relativeModuleMessage(module));
+  if (url.protocol !== 'file:') throw new PerCpuTypeError(`a task module is a file: each CPU imports it from disk, not from ${url.protocol} URLs`);
+  refuseMainModule(url.href);
+  return url.href;
+}
+
+function relativeModuleMessage(module: unknown): string {
+  if (typeof module !== 'string') return `a task module is an absolute path or a file: URL, not ${describeThrown(module)}`;
+  // An ES module names the file it imports, './tasks.js' for './tasks.ts' (as tsx and tsc expect);
+  // require.resolve() finds the extension itself.
+  const esm = path.extname(module) === '' ? `${module}.js` : module.replace(TS_EXTENSION, (ts) => ts.replace('t', 'j'));
+  const cjs = module.replace(TS_EXTENSION, '');
+  return (
+    `a task module is an absolute path or a file: URL, not '${module}': every CPU imports it, each from ` +
+    `its own thread, so a path relative to the calling module means nothing there. Write ` +
+    `new URL('${esm}', import.meta.url) in an ES module, or require.resolve('${cjs}') in CommonJS`
+  );
+}
+
+/** The real paths of this thread's main module (process.argv[1] as Node resolves it), once. */
+let mainModuleFiles: ReadonlySet<string> | undefined;
+
+function realpath(file: string): string | undefined {
+  try {
+    return fs.realpathSync(file);
+  } catch {
+    return undefined; // no such file
+  }
+}
+
+function mainFiles(): ReadonlySet<string> {
+  if (mainModuleFiles !== undefined) return mainModuleFiles;
+  const files = new Set<string>();
+  const entry = process.argv[1];
+  if (typeof entry === 'string' && entry !== '') {
+    // `node main` finds main.js; the other extensions cover ES modules and TypeScript under tsx.
+    const resolved = path.resolve(entry);
+    for (const extension of ['', '.js', '.mjs', '.cjs', '.ts', '.mts', '.cts']) {
+      const file = realpath(resolved + extension);
+      if (file !== undefined) files.add(file);
+    }
+  }
+  return (mainModuleFiles = files);
+}
+
+/** `if (require.main === module)` (or `!==`, either way round): a CommonJS program that a worker's import does not run. */
+const PROGRAM_GUARD = /\brequire\.main\s*[!=]==?\s*module\b|\bmodule\s*[!=]==?\s*require\.main\b/;
+
+function guardsItsProgram(file: string): boolean {
+  try {
+    return PROGRAM_GUARD.test(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Why `href` cannot be a task module (it is the main module and not a guarded CommonJS one), or null. Cached per URL. */
+const mainModuleProblems = new Map<string, string | null>();
+
+function mainModuleProblem(href: string): string | null {
+  let problem = mainModuleProblems.get(href);
+  if (problem !== undefined) return problem;
+  problem = null;
+  let file: string | undefined;
+  try {
+    file = realpath(fileURLToPath(href));
+  } catch {
+    file = undefined; // not a file URL of this system: CPUs will say so when they import it
+  }
+  if (file !== undefined && mainFiles().has(file)) {
+    const commonJs = require.main !== undefined && realpath(require.main.filename) === file;
+    if (!commonJs) {
+      problem =
+        `the task module ${href} is the program's main module, an ES module: CPU 0 would import it while it may ` +
+        `still be evaluating (a top-level await of CpuSet work would wait for that import, which waits for it: ` +
+        `forever), and every worker CPU would import it afresh and run the program again. Put the tasks in a ` +
+        `module of their own (for example tasks.js beside it)`;
+    } else if (!guardsItsProgram(file)) {
+      problem =
+        `the task module ${href} is the program's main module, and nothing keeps its program from running when ` +
+        `a worker CPU imports it: every worker would run the whole program again. Put the tasks in a module of ` +
+        `their own (for example tasks.js beside it), or run the program only if (require.main === module)`;
+    }
+  }
+  if (mainModuleProblems.size < 1024) mainModuleProblems.set(href, problem);
+  return problem;
+}
+
+/**
+ * The program's main module is no task module, unless it is a CommonJS module that runs its program
+ * only `if (require.main === module)` (which has finished evaluating by the time a CPU imports it,
+ * and whose program a worker's import does not run). An ES main module is refused: as CPU 0 this
+ * thread would import it while it may still be evaluating (a top-level await of CpuSet work waits
+ * for the import, which waits for it: a hang), and every worker CPU would run it again.
+ */
+function refuseMainModule(href: string): void {
+  const problem = mainModuleProblem(href);
+  if (problem !== null) throw new PerCpuTypeError(problem);
 }
 
 /** Task arguments: per-CPU variables may stand anywhere at the top level. */
@@ -49,7 +189,9 @@ const loaded = new Map<string, Promise<Record<string, unknown>>>();
 export async function resolveTask(t: TaskRef): Promise<(...args: unknown[]) => unknown> {
   let module = loaded.get(t.module);
   if (module === undefined) {
-    module = import(t.module) as Promise<Record<string, unknown>>;
+    module = (import(t.module) as Promise<Record<string, unknown>>).catch((error: unknown) => {
+      throw explainImportFailure(t.module, error);
+    });
     loaded.set(t.module, module);
   }
   const namespace = await module;
@@ -60,6 +202,29 @@ export async function resolveTask(t: TaskRef): Promise<(...args: unknown[]) => u
   return fn as (...args: unknown[]) => unknown;
 }
 
+/**
+ * A TypeScript module this thread has no loader for (`Unknown file extension ".ts"`, or
+ * './tasks.js' not found beside tasks.ts): what to do about it, not only Node's words.
+ */
+function explainImportFailure(module: string, error: unknown): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  let file: string;
+  try {
+    file = fileURLToPath(module);
+  } catch {
+    return error; // not a file URL this thread can read: Node's words say it
+  }
+  const typescript =
+    (code === 'ERR_UNKNOWN_FILE_EXTENSION' && TS_EXTENSION.test(file)) ||
+    (code === 'ERR_MODULE_NOT_FOUND' && !fs.existsSync(file) && fs.existsSync(file.replace(/\.([cm]?)js$/, '.$1ts')));
+  if (!typescript) return error;
+  return new PerCpuTypeError(
+    `${describeThrown((error as Error).message)}: this thread cannot load the TypeScript task module ${module}. ` +
+      `Run the program under tsx (npx tsx main.ts, or node --import tsx main.ts): CpuSet then loads tsx in ` +
+      `each worker CPU. Or compile the tasks to JavaScript and name the .js file`,
+  );
+}
+
 function ownProperty(object: unknown, name: string): unknown {
   const isObject = (typeof object === 'object' && object !== null) || typeof object === 'function';
   return isObject && Object.hasOwn(object, name) ? (object as Record<string, unknown>)[name] : undefined;
@@ -68,7 +233,8 @@ function ownProperty(object: unknown, name: string): unknown {
 /** Checks that `t` is what task() returns (its two strings), before it is sent anywhere. */
 export function checkTaskRef(t: unknown): TaskRef {
   const { module, name } = (typeof t === 'object' && t !== null ? t : {}) as Partial<TaskRef>;
-  if (typeof module !== 'string' || typeof name !== 'string') throw new PerCpuTypeError('a task is what task() returns');
+  if (typeof module !== 'string' || typeof name !== 'string') throw new PerCpuTypeError('a task is what task() or tasks() returns');
+  if (URL.canParse(module) && module.startsWith('file:')) refuseMainModule(module); // a task made by hand
   return { module, name };
 }
 
@@ -195,11 +361,17 @@ export function cancelStartBarrier(barrier: StartBarrier): void {
   Atomics.notify(words, 0);
 }
 
+/** What a CPU's worker is started with: its CPU, and the tsx to register first (./typescript). */
+export interface WorkerCpuData {
+  readonly cpu: number;
+  readonly tsx?: TsxApis;
+}
+
 /** Messages between the main thread and a CPU's worker. */
-export type ToWorker = ({ type: 'run'; id: number } & TaskRun) | { type: 'close' };
+export type ToWorker = { type: 'bind' } | ({ type: 'run'; id: number } & TaskRun) | { type: 'close' };
 export type FromWorker =
   | { type: 'ready'; cpu: number }
-  | { type: 'bind-failed'; error: SerializedError }
+  | { type: 'start-failed'; error: SerializedError }
   | ({ type: 'done'; id: number } & ({ ok: true; cpu: number | null; value: unknown } | { ok: false; cpu: number | null; error: SerializedError }));
 
 /** What running a task here came to: the CPU it started on (null if this thread was not bound), and its value or what it threw. */

@@ -1,30 +1,48 @@
 /**
  * The Rust sample module (samples/rust/rust_percpu.rs), ported: run on every CPU of a CpuSet,
- * printing the module's messages and a per-CPU table of results.
+ * printing the module's messages, a table with one row per check, and a summary.
  */
-import { fastPath } from './native';
-import { CpuSet } from './cpuset';
-import { DynamicPerCpu } from './percpu';
-import { describeBackend, region, stats, type BackendChoice } from './region';
+import { fastPath } from '../core/native';
+import { CpuSet } from '../cpus/cpuset';
+import { DynamicPerCpu } from '../core/percpu';
+import { region, stats, type BackendChoice, type BackendName } from '../core/region';
 import type * as SampleTasks from './sample-tasks';
-import { task } from './task';
-import { NUMERIC_TYPES, type NumericType } from './types';
+import { task } from '../cpus/task';
+import { NUMERIC_TYPES, type NumericType } from '../core/types';
+import { fold, measure, tableLine, tableRule } from './text';
 
 export interface SampleOptions {
   /** CPUs to run on. Default: the region's, or os.availableParallelism(). */
   cpus?: number;
   /** The backend, if the region is not set up yet. Default: PERCPU_BACKEND, else auto. */
   backend?: BackendChoice;
-  /** Where messages go. Default: console.log. */
+  /** Where the module's messages, the table and the summary go, line by line. Default: console.log. */
   log?: (line: string) => void;
 }
 
+/** One check of the sample: made on every CPU, or once for the whole process. */
+export interface SampleCheck {
+  readonly check: string;
+  readonly expected: string;
+  /** True for a check made on every CPU (`actual` has a value per CPU), false for one made once. */
+  readonly perCpu: boolean;
+  /** What each CPU saw, in CPU order; one value for a check made once for the process. */
+  readonly actual: string[];
+  readonly ok: boolean[];
+}
+
+/** What `percpu sample --json` prints. */
 export interface SampleResult {
-  cpus: number;
-  passed: number;
-  failed: number;
-  /** One row per check, one cell per CPU (one cell only for a check made once for the process). */
-  table: { check: string; expected: string; byCpu: string[]; ok: boolean[] }[];
+  readonly cpus: number;
+  /** The backend that ran, and why it was chosen. */
+  readonly backend: BackendName;
+  readonly backendReason: string;
+  /** How num()'s ops reach the addon: the accelerator, or Node-API and why. */
+  readonly numPath: string;
+  /** Checks passed and failed, counted once per CPU for a check made on every CPU. */
+  readonly passed: number;
+  readonly failed: number;
+  readonly checks: SampleCheck[];
 }
 
 const tasksModule = require.resolve('./sample-tasks');
@@ -42,20 +60,21 @@ export async function runSample(options: SampleOptions = {}): Promise<SampleResu
     ...(options.cpus === undefined ? {} : { cpus: options.cpus }),
     ...(options.backend === undefined ? {} : { backend: options.backend }),
   });
-  const result: SampleResult = { cpus: set.cpus, passed: 0, failed: 0, table: [] };
+  const checks: SampleCheck[] = [];
   const cpus = Array.from({ length: set.cpus }, (_, cpu) => cpu);
 
-  // One table row: `actual[cpu]` against `expected`, for every CPU; or, for a check made once for
-  // the whole process, one cell (counted once).
-  const row = (name: string, expected: unknown, actual: unknown[]) => {
+  // A check of `actual[cpu]` against `expected` on every CPU, or (once) of one value for the process.
+  const record = (name: string, expected: unknown, actual: unknown[], perCpu: boolean) => {
     const ok = actual.map((value) => String(value) === String(expected));
-    for (const good of ok) good ? result.passed++ : result.failed++;
-    result.table.push({ check: name, expected: String(expected), byCpu: actual.map(String), ok });
+    checks.push({ check: name, expected: String(expected), perCpu, actual: actual.map(String), ok });
     ok.forEach((good, cpu) => {
-      if (!good) log(`FAILED${actual.length > 1 ? ` on CPU ${cpu}` : ''}: ${name}: expected ${String(expected)}, got ${String(actual[cpu])}`);
+      if (!good) {
+        for (const line of fold(`FAILED${perCpu ? ` on CPU ${cpu}` : ''}: ${name}: expected ${String(expected)}, got ${String(actual[cpu])}`)) log(line);
+      }
     });
   };
-  const once = (name: string, expected: unknown, actual: unknown) => row(`${name} (process)`, expected, [actual]);
+  const row = (name: string, expected: unknown, actual: unknown[]) => record(name, expected, actual, true);
+  const once = (name: string, expected: unknown, actual: unknown) => record(name, expected, [actual], false);
 
   log('rust percpu test start');
 
@@ -113,23 +132,48 @@ export async function runSample(options: SampleOptions = {}): Promise<SampleResu
   }
   log('rust numeric optimizations test done');
 
-  log('');
-  for (const line of formatTable(result)) log(line);
   const info = region()!;
+  const passed = checks.reduce((n, c) => n + c.ok.filter(Boolean).length, 0);
+  const result: SampleResult = {
+    cpus: set.cpus,
+    backend: info.backend,
+    backendReason: info.backendReason,
+    numPath: fastPath.reason,
+    passed,
+    failed: checks.reduce((n, c) => n + c.actual.length, 0) - passed,
+    checks,
+  };
   log('');
-  log(
-    `percpu sample on ${set.cpus} CPUs, ${describeBackend(info)}: ` +
-      `${result.passed} checks passed, ${result.failed} failed; num() through ${fastPath.reason}`,
-  );
+  for (const line of formatChecks(result)) log(line);
+  log('');
+  for (const line of formatSummary(result)) log(line);
   return result;
 }
 
-/** The per-CPU table: one row per check, one column per CPU. */
-export function formatTable(result: SampleResult): string[] {
-  const header = ['check', 'expected', ...Array.from({ length: result.cpus }, (_, cpu) => `CPU ${cpu}`)];
-  const cells = (r: SampleResult['table'][number]) => r.byCpu.map((v, cpu) => `${v} ${r.ok[cpu] ? 'ok' : 'FAIL'}`);
-  const rows = result.table.map((r) => [r.check, r.expected, ...cells(r), ...Array<string>(result.cpus - r.byCpu.length).fill('')]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ').trimEnd();
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)];
+/** A check's outcome in a few words: `ok on CPUs 0-3`, `FAILED on CPU 2`, `ok (once)`. */
+function outcome(check: SampleCheck): string {
+  const failed = check.ok.flatMap((good, cpu) => (good ? [] : [cpu]));
+  if (!check.perCpu) return failed.length === 0 ? 'ok (once)' : 'FAILED (once)';
+  const n = check.ok.length;
+  if (failed.length === 0) return n === 1 ? 'ok on CPU 0' : `ok on CPUs 0-${n - 1}`;
+  return failed.length === 1 ? `FAILED on CPU ${failed[0]}` : `FAILED on ${failed.length} of ${n} CPUs`;
+}
+
+/**
+ * The table: one row per check, its expected value, and its outcome over the CPUs (the values
+ * each CPU saw are in --json, and a FAILED line above the table names each that differs).
+ */
+export function formatChecks(result: SampleResult): string[] {
+  const rows = [['check', 'expected', 'result'], ...result.checks.map((c) => [c.check, c.expected, outcome(c)])];
+  const columns = measure(rows);
+  return [tableLine(rows[0]!, columns), tableRule(columns), ...rows.slice(1).map((cells) => tableLine(cells, columns))];
+}
+
+/** The last lines: the backend, num()'s path, and the counts (the very last line). */
+export function formatSummary(result: SampleResult): string[] {
+  return [
+    ...fold(`backend: ${result.backend} (${result.backendReason})`),
+    ...fold(`num() through: ${result.numPath}`),
+    `percpu sample on ${result.cpus} CPUs, ${result.backend}: ${result.passed} checks passed, ${result.failed} failed`,
+  ];
 }

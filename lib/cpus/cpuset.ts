@@ -1,20 +1,24 @@
 /**
- * Worker threads as CPUs. A CpuSet of N CPUs binds the calling thread to CPU 0 and starts
- * workers for CPUs 1..N-1, each bound before any user code runs on it.
+ * Worker threads as CPUs. A CpuSet of N CPUs binds the calling thread to CPU 0 and starts workers
+ * for CPUs 1..N-1 (or, with `mainThread: false`, workers for all of 0..N-1, leaving the calling
+ * thread out), each bound before any user code runs on it.
  */
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { SHARE_ENV, Worker, type ResourceLimits, type WorkerOptions } from 'node:worker_threads';
 import {
   ConflictError,
   CpuDiedError,
+  CpuTakenError,
   GuardError,
   PerCpuRangeError,
   PerCpuTypeError,
   TaskAbandonedError,
   TaskError,
-} from './errors';
-import { native } from './native';
-import { setup, type RegionOptions } from './region';
+  describeThrown,
+} from '../core/errors';
+import { native } from '../core/native';
+import { setup, type RegionOptions } from '../core/region';
 import {
   cancelStartBarrier,
   checkTaskRef,
@@ -31,9 +35,45 @@ import {
   type TaskRef,
   type TaskRun,
   type ToWorker,
+  type WorkerCpuData,
 } from './task';
+import { planTsx, type TsxApis } from './typescript';
 
-export interface CpuSetOptions extends RegionOptions {}
+/**
+ * Options for the Worker of each worker CPU (node:worker_threads), checked by CpuSet.start().
+ * The rest of Worker's options are the set's own (workerData, eval, transferList) or need the
+ * Worker object, which the set keeps (stdin, stdout, stderr).
+ */
+export interface CpuWorkerOptions {
+  /**
+   * Node options for each worker. Default: this thread's `process.execArgv`. When they load tsx
+   * (`--import tsx`, as `npx tsx` and `node --import tsx` do), the set registers tsx in each worker
+   * itself instead, on every Node version, so that tasks in .ts files load there as here.
+   */
+  execArgv?: readonly string[];
+  /**
+   * Each worker's initial `process.env`: an object of strings (a variable whose value is undefined
+   * is left out, as child_process does), or `SHARE_ENV` to share this thread's. Default: a copy of
+   * `process.env`.
+   */
+  env?: Readonly<Record<string, string | undefined>> | typeof SHARE_ENV;
+  /** The V8 heap limits of each worker (MB). A worker past them dies: its tasks reject with CpuDiedError. */
+  resourceLimits?: ResourceLimits;
+  /** Strings appended to `process.argv` in each worker. */
+  argv?: readonly string[];
+}
+
+export interface CpuSetOptions extends RegionOptions {
+  /**
+   * Whether this thread is CPU 0 of the set (default true): it is bound to CPU 0 and runs CPU 0's
+   * share of every task, between its own events. `false` keeps it out: every CPU, 0..N-1, is a
+   * worker, and this thread stays as it was (unbound, or bound to a CPU outside the set); it can
+   * still read sums and other CPUs' slots (sum(), readRemote()), and runs no task.
+   */
+  mainThread?: boolean;
+  /** Passed to every worker CPU's Worker: execArgv, env, resourceLimits, argv. */
+  workerOptions?: CpuWorkerOptions;
+}
 
 export interface CloseOptions {
   /**
@@ -117,12 +157,28 @@ class WorkerCpu {
   get alive(): boolean {
     return this.exitCode === null;
   }
+
+  /** Binds the worker to its CPU (after it has loaded what it loads first): resolves once it is bound. */
+  start(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const onMessage = (message: FromWorker) => {
+        if (message.type === 'ready') resolve();
+        else if (message.type === 'start-failed') reject(deserializeError(message.error));
+        else return;
+        this.worker.off('message', onMessage);
+      };
+      this.worker.on('message', onMessage);
+      void this.exited.then(() => reject(new CpuDiedError(this.cpu, this.exitCode ?? -1)));
+      this.worker.postMessage({ type: 'bind' } satisfies ToWorker);
+    });
+  }
 }
 
 const workerScript = path.join(__dirname, 'worker.js');
-// One set at a time: this thread is CPU 0 of it.
+// One set at a time in a thread: when it takes part, this thread is CPU 0 of it.
 let openSet: CpuSet | 'starting' | undefined;
 let nextTaskId = 1;
+const MAX_CPUS = 1024; // the region's limit (native/core/region.h)
 
 function checkTimeout(options: unknown): number {
   if (typeof options !== 'object' || options === null) throw new PerCpuTypeError('close() takes an options object');
@@ -132,11 +188,96 @@ function checkTimeout(options: unknown): number {
   return timeoutMs;
 }
 
-/** N CPUs: this thread is CPU 0, worker threads are CPUs 1..N-1. */
+/** What start() will do, read from its options once (a getter runs once, before anything changes). */
+interface StartPlan {
+  /** CPUs in the set. */
+  readonly size: number;
+  /** For setup(): the region to make, or the existing one's CPU count with the other options as given. */
+  readonly region: RegionOptions;
+  readonly mainThread: boolean;
+  /** Each worker's Worker options, and the tsx it registers (./typescript). */
+  readonly worker: WorkerOptions;
+  readonly tsx: TsxApis | undefined;
+}
+
+const RESOURCE_LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
+const WORKER_OPTIONS = new Set(['execArgv', 'env', 'resourceLimits', 'argv']);
+
+/** An array of strings, copied, or a PerCpuTypeError naming `what`. */
+function strings(value: unknown, what: string): string[] {
+  if (!Array.isArray(value)) throw new PerCpuTypeError(`${what} must be an array of strings, not ${describeThrown(value)}`);
+  const copy = Array.from(value as unknown[]);
+  for (const item of copy) if (typeof item !== 'string') throw new PerCpuTypeError(`${what} must hold strings only, not ${describeThrown(item)}`);
+  return copy as string[];
+}
+
+function plainObject(value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new PerCpuTypeError(`${what} must be an object, not ${describeThrown(value)}`);
+  return value as Record<string, unknown>;
+}
+
+/** An own property, read once (never one inherited from a prototype someone changed). */
+function own(object: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(object, key) ? object[key] : undefined;
+}
+
+/** The worker options, checked and copied; the tsx plan comes from the execArgv the workers will get. */
+function checkWorkerOptions(value: unknown): { worker: WorkerOptions; tsx: TsxApis | undefined } {
+  const given = plainObject(value, 'workerOptions');
+  for (const key of Reflect.ownKeys(given)) {
+    if (typeof key !== 'string' || !WORKER_OPTIONS.has(key)) {
+      throw new PerCpuTypeError(
+        `workerOptions.${String(key)} is not a CpuSet worker option (${[...WORKER_OPTIONS].join(', ')}): ` +
+          `the set gives its workers their script and workerData, and pass data to tasks as their arguments`,
+      );
+    }
+  }
+  const [execArgv, env, resourceLimits, argv] = ['execArgv', 'env', 'resourceLimits', 'argv'].map((key) => own(given, key));
+  const worker: WorkerOptions = {};
+  let inherited = process.execArgv;
+  if (execArgv !== undefined) inherited = worker.execArgv = strings(execArgv, 'workerOptions.execArgv');
+  if (argv !== undefined) worker.argv = strings(argv, 'workerOptions.argv');
+  if (env === SHARE_ENV) worker.env = SHARE_ENV;
+  else if (env !== undefined) {
+    const copy: Record<string, string> = {};
+    for (const [name, text] of Object.entries(plainObject(env, 'workerOptions.env'))) {
+      if (text === undefined) continue;
+      if (typeof text !== 'string') throw new PerCpuTypeError(`workerOptions.env.${name} must be a string, not ${describeThrown(text)}`);
+      copy[name] = text;
+    }
+    worker.env = copy;
+  }
+  if (resourceLimits !== undefined) {
+    const limits = plainObject(resourceLimits, 'workerOptions.resourceLimits');
+    const copy: ResourceLimits = {};
+    for (const key of Reflect.ownKeys(limits)) {
+      if (!(RESOURCE_LIMITS as readonly unknown[]).includes(key)) {
+        throw new PerCpuTypeError(`workerOptions.resourceLimits.${String(key)} is not a resource limit (${RESOURCE_LIMITS.join(', ')})`);
+      }
+    }
+    for (const key of RESOURCE_LIMITS) {
+      const mb = own(limits, key);
+      if (mb === undefined) continue;
+      if (typeof mb !== 'number' || !Number.isFinite(mb)) throw new PerCpuTypeError(`workerOptions.resourceLimits.${key} must be a finite number of MB`);
+      if (mb <= 0 || mb > 1024 * 1024) throw new PerCpuRangeError(`workerOptions.resourceLimits.${key} must be above 0 and at most 1048576 (MB), got ${mb}`);
+      copy[key] = mb;
+    }
+    worker.resourceLimits = copy;
+  }
+  const tsx = planTsx(inherited);
+  if (tsx !== null) worker.execArgv = tsx.execArgv;
+  return { worker, tsx: tsx?.tsx };
+}
+
+/** N CPUs: this thread is CPU 0 and worker threads are CPUs 1..N-1; or, without this thread, workers are CPUs 0..N-1. */
 export class CpuSet implements AsyncDisposable {
   /** The number of CPUs in the set. */
   readonly cpus: number;
+  /** Whether this thread is CPU 0 of the set (the `mainThread` option). */
+  readonly mainThread: boolean;
+  /** The worker CPUs, from CPU `#firstWorker` on. */
   readonly #workers: WorkerCpu[];
+  readonly #firstWorker: number;
   readonly #boundHere: boolean;
   #cpu0Queue: Promise<unknown> = Promise.resolve();
   readonly #cpu0Pending = new Set<PendingTask>();
@@ -144,76 +285,105 @@ export class CpuSet implements AsyncDisposable {
   readonly #barriers = new Set<StartBarrier>();
   #closing: Promise<CloseReport> | undefined;
 
-  private constructor(cpus: number, workers: WorkerCpu[], boundHere: boolean) {
+  private constructor(cpus: number, mainThread: boolean, workers: WorkerCpu[], boundHere: boolean) {
     this.cpus = cpus;
+    this.mainThread = mainThread;
     this.#workers = workers;
+    this.#firstWorker = mainThread ? 1 : 0;
     this.#boundHere = boundHere;
   }
 
   /**
    * Sets up the region if needed (with `cpus` CPUs unless it exists), binds this thread to CPU 0
-   * and starts a bound worker for every other CPU. Resolves once every CPU is bound.
+   * (unless `mainThread` is false) and starts a bound worker for every other CPU. Resolves once
+   * every CPU is bound. Everything it refuses (the options, this thread bound inside the set, a set
+   * already open on this thread, execArgv that Node refuses in a worker) it refuses before it sets
+   * up the region or binds anything.
    */
   static async start(options: CpuSetOptions = {}): Promise<CpuSet> {
-    if (openSet !== undefined) throw new ConflictError('a CpuSet is already open in this process: close it first');
-    CpuSet.#check(options); // before the claim: a start that is refused leaves nothing claimed
+    if (openSet !== undefined) throw new ConflictError('a CpuSet is already open on this thread: close it first');
+    const plan = CpuSet.#check(options); // before the claim: a start that is refused leaves nothing claimed
     openSet = 'starting'; // claimed before the first await, so a concurrent start() is refused
     try {
-      return (openSet = await CpuSet.#open(options));
+      return (openSet = await CpuSet.#open(plan));
     } catch (error) {
       openSet = undefined;
       throw error;
     }
   }
 
-  /** What start() refuses before it changes anything. */
-  static #check(options: CpuSetOptions): void {
+  /** What start() refuses before it changes anything, and what it will do. */
+  static #check(options: CpuSetOptions): StartPlan {
     if (typeof options !== 'object' || options === null) throw new PerCpuTypeError('CpuSet.start() takes an options object');
+    const { cpus, areaSize, backend, mainThread = true, workerOptions = {} } = options;
+    if (typeof mainThread !== 'boolean') throw new PerCpuTypeError(`mainThread must be true or false, not ${describeThrown(mainThread)}`);
     const current = native.thisCpu();
-    if (current > 0) throw new PerCpuRangeError(`this thread is bound to CPU ${current}; a CpuSet needs it on CPU 0`);
+    if (mainThread && current > 0) throw new PerCpuRangeError(`this thread is bound to CPU ${current}; a CpuSet needs it on CPU 0 (or mainThread: false)`);
     // An existing region keeps its CPU count (a set may use fewer); another areaSize is a ConflictError.
     const existing = native.region();
-    const cpus = options.cpus ?? existing?.cpus;
     if (cpus !== undefined && !Number.isInteger(cpus)) throw new PerCpuTypeError('cpus must be an integer');
-    if (existing !== null && cpus !== undefined && (cpus < 1 || cpus > existing.cpus)) {
-      throw new PerCpuRangeError(`a CpuSet of ${cpus} CPUs does not fit the region's ${existing.cpus} CPUs`);
+    const size = cpus ?? existing?.cpus ?? os.availableParallelism();
+    if (existing !== null && (size < 1 || size > existing.cpus)) {
+      throw new PerCpuRangeError(`a CpuSet of ${size} CPUs does not fit the region's ${existing.cpus} CPUs`);
     }
+    if (existing === null && (size < 1 || size > MAX_CPUS)) throw new PerCpuRangeError(`cpus must be an integer from 1 to ${MAX_CPUS}, got ${size}`);
+    if (!mainThread && current >= 0 && current < size) {
+      throw new CpuTakenError(`this thread is bound to CPU ${current}, one of the set's CPUs 0..${size - 1}: unbind it first (mainThread: false leaves it out)`);
+    }
+    const { worker, tsx } = checkWorkerOptions(workerOptions);
+    const region: RegionOptions = { cpus: existing?.cpus ?? size };
+    if (areaSize !== undefined) region.areaSize = areaSize;
+    if (backend !== undefined) region.backend = backend;
+    return { size, region, mainThread, worker, tsx };
   }
 
-  static async #open(options: CpuSetOptions): Promise<CpuSet> {
-    const current = native.thisCpu();
-    const existing = native.region();
-    const cpus = options.cpus ?? existing?.cpus;
-    const region = setup(existing === null ? options : { ...options, cpus: existing.cpus });
-    const size = cpus ?? region.cpus;
-    const boundHere = current < 0;
-    if (boundHere) native.bind(0);
+  static async #open(plan: StartPlan): Promise<CpuSet> {
+    const firstWorker = plan.mainThread ? 1 : 0;
     const workers: WorkerCpu[] = [];
+    let boundHere = false;
     try {
-      for (let cpu = 1; cpu < size; cpu++) {
-        const worker = new Worker(workerScript, { workerData: { cpu } });
+      // The Workers first: Node refuses some execArgv flags in a worker as it makes one, and then
+      // nothing else has been done yet.
+      for (let cpu = firstWorker; cpu < plan.size; cpu++) {
+        const workerData: WorkerCpuData = plan.tsx === undefined ? { cpu } : { cpu, tsx: plan.tsx };
+        let worker: Worker;
+        try {
+          worker = new Worker(workerScript, { ...plan.worker, workerData });
+        } catch (error) {
+          throw new PerCpuTypeError(`workerOptions: ${describeThrown((error as Error | null)?.message ?? error)}`);
+        }
         workers.push(new WorkerCpu(cpu, worker));
-        await new Promise<void>((resolve, reject) => {
-          const onMessage = (message: FromWorker) => {
-            if (message.type === 'ready') resolve();
-            else if (message.type === 'bind-failed') reject(deserializeError(message.error));
-          };
-          worker.once('message', onMessage);
-          worker.once('exit', (code) => reject(new CpuDiedError(cpu, code)));
-        });
       }
+      setup(plan.region);
+      if (plan.mainThread && native.thisCpu() < 0) {
+        native.bind(0);
+        boundHere = true;
+      }
+      // Every worker settles (a failed start terminates the rest), and the lowest CPU's failure is the one thrown.
+      const started = await Promise.allSettled(workers.map((w) => w.start()));
+      const failed = started.find((s) => s.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
     } catch (error) {
       await Promise.all(workers.map((w) => w.worker.terminate()));
       if (boundHere) native.unbind();
       throw error;
     }
-    return new CpuSet(size, workers, boundHere);
+    return new CpuSet(plan.size, plan.mainThread, workers, boundHere);
   }
 
-  /** Whether CPU `cpu`'s thread is alive (CPU 0, this thread, always is while the set is open). */
+  /** Whether CPU `cpu`'s thread is alive (this thread, when it is CPU 0, always is while the set is open). */
   isAlive(cpu: number): boolean {
     this.#checkCpu(cpu);
-    return this.#closing === undefined && (cpu === 0 || this.#workers[cpu - 1]!.alive);
+    return this.#closing === undefined && (this.#isHere(cpu) || this.#workerOf(cpu).alive);
+  }
+
+  /** Whether CPU `cpu` is this thread. */
+  #isHere(cpu: number): boolean {
+    return this.mainThread && cpu === 0;
+  }
+
+  #workerOf(cpu: number): WorkerCpu {
+    return this.#workers[cpu - this.#firstWorker]!;
   }
 
   /**
@@ -223,7 +393,8 @@ export class CpuSet implements AsyncDisposable {
    * have started, so the CPUs are distinct). If it throws anywhere, rejects, after all CPUs have
    * finished, with a TaskError naming the lowest CPU where it threw. Per-CPU variables among the
    * arguments reach each CPU as a new handle to the same slots, released when the task settles.
-   * Tasks run on each CPU in the order they were issued.
+   * Tasks run on each CPU in the order they were issued. With `mainThread: false` every CPU is a
+   * worker: this thread runs none of it.
    */
   async onEachCpu<A extends unknown[], R>(t: Task<A, R>, ...args: TaskArgs<A>): Promise<R[]> {
     const ref = checkTaskRef(t);
@@ -257,7 +428,8 @@ export class CpuSet implements AsyncDisposable {
    * Runs `task` on one CPU: on the thread the set started for CPU `cpu` (the scheduler may have
    * moved it; the task can read thisCpu()). Rejects with a TaskError carrying the CPU it ran on if
    * it throws. Per-CPU variables among the arguments reach it as a new handle to the same slots,
-   * released when it settles, on CPU 0 as on every other CPU.
+   * released when it settles, on CPU 0 as on every other CPU. CPU 0 is this thread, unless the set
+   * was started with `mainThread: false`.
    */
   runOn<A extends unknown[], R>(cpu: number, t: Task<A, R>, ...args: TaskArgs<A>): Promise<R> {
     this.#checkCpu(cpu);
@@ -275,7 +447,7 @@ export class CpuSet implements AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (cpu === 0) {
+    if (this.#isHere(cpu)) {
       // What postMessage does for a worker: the task gets a copy, taken now (or a DataCloneError).
       try {
         encoded = structuredClone(encoded);
@@ -287,15 +459,15 @@ export class CpuSet implements AsyncDisposable {
     const run: TaskRun = { task, args: encoded, ...(barrier === undefined ? {} : { barrier }) };
     return new Promise<TaskOutcome>((resolve, reject) => {
       const pending: PendingTask = { cpu, task, tickets, resolve, reject, settled: false };
-      if (cpu === 0) this.#sendToCpu0(pending, run);
-      else this.#sendToWorker(this.#workers[cpu - 1]!, pending, run);
+      if (this.#isHere(cpu)) this.#sendToCpu0(pending, run);
+      else this.#sendToWorker(this.#workerOf(cpu), pending, run);
     }).then((outcome) => {
       if (!outcome.ok) throw new TaskError(outcome.cpu ?? cpu, outcome.error);
       return { cpu: outcome.cpu ?? cpu, value: outcome.value };
     });
   }
 
-  // CPU 0 is this thread: its tasks run here, one after another, through the same runTask as a
+  // CPU 0 is this thread (mainThread: true): its tasks run here, one after another, through the same runTask as a
   // worker's (their per-CPU arguments are revived from tickets, so a task never holds the caller's
   // own handle).
   #sendToCpu0(pending: PendingTask, run: TaskRun): void {
@@ -329,8 +501,9 @@ export class CpuSet implements AsyncDisposable {
    * Lets the tasks already issued finish, for at most `timeoutMs` (then abandons the rest and says
    * which), stops every worker, and unbinds this thread if the set bound it, wherever the scheduler
    * moved it (which also takes it out of the scheduler). A second close() while one is under way
-   * waits for that one and resolves with the same report. A CpuGuard held on this thread is a
-   * GuardError, and the set stays open.
+   * waits for that one and resolves with the same report. A CpuGuard held on this thread, when it is
+   * CPU 0, is a GuardError, and the set stays open. A set started with `mainThread: false` leaves
+   * this thread as it found it.
    */
   close(options: CloseOptions = {}): Promise<CloseReport> {
     if (this.#closing !== undefined) return this.#closing;

@@ -3,9 +3,9 @@
  * every CPU of a CpuSet. Each returns what it saw, so the driver (sample.ts) can check and print
  * it in CPU order.
  */
-import { CpuGuard, DynamicPerCpu, definePerCpu, type StaticPerCpu } from './percpu';
-import { thisCpu } from './region';
-import { typeInfo, wrap, type NumericType, type ValueOf } from './types';
+import { CpuGuard, DynamicPerCpu, definePerCpu, type StaticPerCpu } from '../core/percpu';
+import { thisCpu } from '../core/region';
+import { typeInfo, wrap, type NumericType, type ValueOf } from '../core/types';
 
 /** One comparison of the per-CPU slot with a plain local model (the sample's `native` variables). */
 export interface Step {
