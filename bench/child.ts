@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { CpuSet, describeBackend, setup, task, type StaticPerCpu } from '../lib';
 import {
   EXPERIMENTS,
+  fastFloor,
   JS_METHODS,
   SCALING_METHODS,
   handleOf,
@@ -61,7 +62,7 @@ function plan(backend: Backend, primary: boolean, cpus: number, callPathOnly: bo
     threads: !callPathOnly && (SCALING_METHODS as readonly string[]).includes(`${group}.${method}`) ? upTo(cpus) : threads,
     ops: 0,
   });
-  const js = JS_METHODS.map((m) => e('js', m, ends(cpus)));
+  const js = JS_METHODS.filter((m) => m !== 'emptyFast' || fastFloor !== null).map((m) => e('js', m, ends(cpus)));
   const experiments = EXPERIMENTS.map((m) => e('experiment', m, [1]));
   if (callPathOnly) return [...js, ...experiments];
   if (!primary) return [...js, ...experiments];
@@ -137,7 +138,7 @@ async function main(): Promise<void> {
         times = [timeLoop(loop, ops)];
       }
       if (group === 'native' && method !== 'empty') count(`native.${method}`, threads, ops);
-      if (group === 'js' && method !== 'empty') count(`js.${method}`, threads, ops);
+      if (group === 'js' && method !== 'empty' && method !== 'emptyFast') count(`js.${method}`, threads, ops);
       if (group === 'experiment') {
         const counter = experiments[method as Experiment][1];
         if (counter !== null) count(counter, threads, ops);

@@ -37,6 +37,30 @@ function loadBench(): NativeBench {
 
 export const nativeBench = loadBench();
 
+/** percpu_bench_fast.node (native/bench/fast_floor.cc): the floor of a V8 fast API call, built per Node ABI. */
+export interface FastFloor {
+  /** Whether this build declares fast calls for the running V8 (else emptyFast is an ordinary V8 API function). */
+  fastCalls: boolean;
+  /** A new function made as an accelerator op is (holder signature, bound), whose fast C function does nothing. */
+  makeEmptyFast(): (value: unknown) => void;
+  /** This thread's calls that did not run in the fast C function. */
+  slowCalls(): bigint;
+}
+
+/** The fast-call floor module for this Node (PERCPU_BENCH_FAST_ADDON names another build), or null when there is none for it. */
+export const BENCH_FAST_ADDON =
+  process.env['PERCPU_BENCH_FAST_ADDON'] || path.join(PACKAGE_ROOT, 'native', 'bench', 'build', 'Release', 'percpu_bench_fast.node');
+
+function loadFastFloor(): FastFloor | null {
+  try {
+    return require(BENCH_FAST_ADDON) as FastFloor;
+  } catch {
+    return null; // built for another Node ABI, or not built: the row is left out
+  }
+}
+
+export const fastFloor = loadFastFloor();
+
 /** The addon's handle behind a variable (the benchmarks pass handles, never offsets). */
 export function handleOf(variable: PerCpuVariable<NumericType>): NativeHandle {
   return (variable as unknown as { handle: NativeHandle }).handle;
@@ -54,7 +78,7 @@ export type NativeMethod = (typeof NATIVE_METHODS)[number];
  * from JS, in its order. num*() run on the process's backend; every process measures them all, so
  * each backend has its own ratios, taken in its own runs.
  */
-export const JS_METHODS = ['empty', 'numAdd', 'numAdd64', 'numInc', 'atomicsShared', 'atomicsOwn', 'promInc', 'plainOwn'] as const;
+export const JS_METHODS = ['empty', 'emptyFast', 'numAdd', 'numAdd64', 'numInc', 'atomicsShared', 'atomicsOwn', 'promInc', 'plainOwn'] as const;
 export type JsMethod = (typeof JS_METHODS)[number];
 
 /** Measured on 1, 2, ... N CPUs and charted: "group.method" (the others on 1 and N only). */
@@ -87,6 +111,7 @@ export const LABELS: Record<string, string> = {
   'native.lockOwn': 'lock add on own slot',
   'native.lockShared': 'lock add on one shared counter',
   'js.empty': 'empty raw Node-API call (the floor)',
+  'js.emptyFast': 'empty V8 fast API call (an op\'s floor)',
   'js.numAdd': 'num().add(1) on a u32',
   'js.numAdd64': 'num().add(1n) on a u64',
   'js.numInc': 'num().inc() on a u32',

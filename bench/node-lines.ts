@@ -20,7 +20,7 @@ import { LABELS } from './common';
 
 const ROOT = path.join(__dirname, '..', '..');
 const { nodeLine, LINES } = require(path.join(ROOT, 'scripts', 'node-lines.js')) as {
-  nodeLine(major: string): { major: string; version: string; node: string; abi: string };
+  nodeLine(major: string): { major: string; version: string; node: string; nodedir: string; abi: string };
   LINES: string[];
 };
 
@@ -52,6 +52,29 @@ function parse(argv: string[]): { lines: string[]; json: string | null; forwarde
   return { lines, json, forwarded };
 }
 
+/**
+ * The fast-call floor module (native/bench/fast_floor.cc) built for another line's ABI, in a
+ * scratch copy of native/ (so the running Node's build stays). Null, with a line saying why, if it
+ * cannot be built: that line's table then has no fast-call floor row.
+ */
+function fastFloorFor(line: { major: string; nodedir: string }, tmp: string): string | null {
+  const root = path.join(tmp, `native-${line.major}`);
+  fs.cpSync(path.join(ROOT, 'native'), path.join(root, 'native'), {
+    recursive: true,
+    filter: (source) => !/[/\\](build|prebuilds)$/.test(source),
+  });
+  fs.cpSync(path.join(ROOT, 'scripts', 'build-native.js'), path.join(root, 'scripts', 'build-native.js'));
+  try {
+    execFileSync(process.execPath, [path.join(root, 'scripts', 'build-native.js'), '--quiet', '--nodedir', line.nodedir, 'bench'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  } catch {
+    progress(`Node ${line.major}: the fast-call floor module was not built; its row is left out`);
+    return null;
+  }
+  return path.join(root, 'native', 'bench', 'build', 'Release', 'percpu_bench_fast.node');
+}
+
 /** Runs the call-path benchmark under the node of line `major`. */
 function runLine(major: string, forwarded: string[], tmp: string): LineReport {
   const line = nodeLine(major);
@@ -59,6 +82,8 @@ function runLine(major: string, forwarded: string[], tmp: string): LineReport {
   const env = { ...process.env };
   if (line.version !== process.versions.node) {
     env['PERCPU_ACCEL'] = path.join(ROOT, 'native', 'accel', 'prebuilds', 'linux-x64', `percpu_accel.abi${line.abi}.node`);
+    const floor = fastFloorFor(line, tmp);
+    if (floor !== null) env['PERCPU_BENCH_FAST_ADDON'] = floor;
   }
   progress(`Node ${line.version}: the call-path benchmark${env['PERCPU_ACCEL'] ? ` with ${path.relative(ROOT, env['PERCPU_ACCEL'])}` : ''}`);
   execFileSync(line.node, [path.join(__dirname, 'main.js'), '--call-path', ...forwarded, '--json', out], {
@@ -93,6 +118,25 @@ export function formatLines(lines: LineReport[]): string {
       2,
     ),
   );
+  // The call paths: each op through the accelerator and through the binding's Node-API callbacks.
+  const paths = first.experiments.filter((r) => r.method !== 'emptyCall').map((r) => [r.method, r.backend] as const);
+  if (paths.length > 0) {
+    out.push('', 'Call paths (one thread, x the empty raw Node-API call of the same process and round):');
+    out.push(
+      table(
+        ['call path', 'backend', ...lines.flatMap(({ major }) => [`${major}: ns`, `${major}: x empty`])],
+        paths.map(([method, backend]) => [
+          LABELS[`experiment.${method}`] ?? method,
+          backend,
+          ...lines.flatMap(({ report }) => {
+            const r = report.experiments.find((e) => e.method === method && e.backend === backend);
+            return [r?.single ? r.single.nsPerOp.toFixed(2) : '-', x(r?.ratioSingle)];
+          }),
+        ]),
+        2,
+      ),
+    );
+  }
   out.push('', 'generic vs gs from JS (each over its own process\'s empty call, one thread):');
   for (const { major, report } of lines) {
     out.push(`  Node ${major}: ${backendGap(report.js).map((g) => `${LABELS[`js.${g.method}`] ?? g.method} generic/gs ${x(g.generic / g.gs)}`).join('; ')}`);

@@ -6,7 +6,7 @@
  */
 import { Counter, Registry } from 'prom-client';
 import { definePerCpu, thisCpu, type StaticPerCpu } from '../lib';
-import { arriveAndWait, handleOf, nativeBench, type JsMethod, type NativeMethod, type Timing } from './common';
+import { arriveAndWait, fastFloor, handleOf, nativeBench, type JsMethod, type NativeMethod, type Timing } from './common';
 
 /** The shared words (Uint32Array over a SharedArrayBuffer): one shared counter, then per-CPU slots, 128 bytes apart. */
 export const SLOT_STRIDE = 32;
@@ -66,6 +66,8 @@ export function prepare(words: SharedArrayBuffer, cpus: number): number {
     native: { empty: c.gs, gs: c.gs, generic: c.generic, lockOwn: c.lockOwn, lockShared: c.gs },
     js: {
       empty: compile('js.empty', 'f(1)', { f: nativeBench.emptyCall }),
+      // Called as num()'s ops are, through a property of an object; planned only where fastFloor loads.
+      emptyFast: compile('js.emptyFast', 'o.add(1)', { o: { add: fastFloor?.makeEmptyFast() } }),
       numAdd: compile('js.numAdd', 'v.num().add(1)', { v: c.js32 }),
       numAdd64: compile('js.numAdd64', 'v.num().add(1n)', { v: c.js64 }),
       numInc: compile('js.numInc', 'v.num().inc()', { v: c.jsInc }),

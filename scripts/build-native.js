@@ -51,6 +51,8 @@ function run(dir, args) {
   const extra = nodedir ? [`--nodedir=${nodedir}`] : [];
   const result = spawnSync(command, [...prefix, ...args, ...extra], {
     cwd: dir,
+    // node-gyp prefers npm's npm_config_nodedir (set under npm run) to --nodedir: keep them one.
+    env: nodedir ? { ...process.env, npm_config_nodedir: nodedir } : process.env,
     stdio: values.quiet || values['if-possible'] ? 'pipe' : 'inherit',
     encoding: 'utf8',
   });

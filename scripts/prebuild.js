@@ -41,7 +41,8 @@ function sourcesHash() {
     for (const entry of fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
       const relative = path.join(dir, entry.name);
       if (entry.isDirectory()) {
-        if (entry.name !== 'build' && entry.name !== 'prebuilds') walk(relative);
+        // native/bench is never prebuilt (nor shipped): its changes rebuild nothing.
+        if (entry.name !== 'build' && entry.name !== 'prebuilds' && relative !== path.join('native', 'bench')) walk(relative);
       } else if (/\.(cc|h|gyp|gypi)$/.test(entry.name)) files.push(relative);
     }
   };

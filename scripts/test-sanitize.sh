@@ -2,9 +2,10 @@
 # npm run test:sanitize: builds the binding, the accelerator and the simulator's loops with
 # AddressSanitizer and UndefinedBehaviorSanitizer in .sanitize/ (a copy of binding.gyp and native/,
 # with the flags added to native/common.gypi; the normal builds are never touched), then runs the
-# whole mocha suite against those builds. node itself is not instrumented, so the ASan runtime is
-# preloaded; PERCPU_ADDON, PERCPU_ACCEL and PERCPU_SIM_ADDON make lib/native.ts load the sanitized
-# modules, in the child processes and worker threads of the suite too.
+# mocha suite (all but the tooling-bound tests named below) against those builds. node itself is
+# not instrumented, so the ASan runtime is preloaded; PERCPU_ADDON, PERCPU_ACCEL and
+# PERCPU_SIM_ADDON make lib/core/native.ts load the sanitized modules, in the child processes and
+# worker threads of the suite too.
 #
 # ASan and LSan reports go to .sanitize/logs/ (one file per process), UBSan's to stderr. An ASan
 # or UBSan error aborts its process, so a test (or mocha itself) fails as on a crash. Leak
@@ -61,8 +62,11 @@ export LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:abort_on_error=1"
 status=0
 # The bench smoke test counts the loops' instructions in the build it loads: instrumented code is
-# not the shipped code, so that check belongs to the plain build's runs.
-node node_modules/mocha/bin/mocha.js --ignore dist/test/bench.test.js "$@" || status=$?
+# not the shipped code, so that check belongs to the plain build's runs. The documentation's
+# examples and the tsx projects run npm, tsc and tsx (with the ASan runtime preloaded, minutes of
+# tooling) around the same calls the rest of the suite makes: they run against the plain build.
+node node_modules/mocha/bin/mocha.js --ignore dist/test/bench.test.js --ignore dist/test/docs.test.js \
+  --ignore dist/test/metrics-docs.test.js --ignore dist/test/tsx.test.js "$@" || status=$?
 env -u LD_PRELOAD node scripts/check-sanitizer-logs.js "$logs" || status=1
 echo "test:sanitize: suite $([[ $status == 0 ]] && echo passed || echo FAILED) under ASan+UBSan in $(($(date +%s) - built)) s (build $((built - start)) s)"
 exit $status

@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { BackendUnavailableError, DynamicPerCpu, NotBoundError, PerCpuRangeError, PerCpuTypeError, ReleasedError, region, thisCpu } from '../lib';
-import { EXPERIMENTS, handleOf, nativeBench } from '../bench/common';
+import { BENCH_FAST_ADDON, EXPERIMENTS, handleOf, nativeBench } from '../bench/common';
 import { fastPath } from '../lib/core/native';
 import type { Report } from '../bench/report';
 import { useCpuSet } from './helpers';
@@ -124,7 +124,7 @@ describe('benchmarks: the harness in --quick mode', function () {
   it("measures every JS method of the issue's table on one and on all CPUs, on both backends, each against its own empty call", function () {
     assert.deepEqual(
       report.js.map((r) => `${r.method}@${r.backend}`),
-      ['empty', 'numAdd', 'numAdd64', 'numInc', 'atomicsShared', 'atomicsOwn', 'promInc', 'plainOwn'].flatMap((m) => [`${m}@gs`, `${m}@generic`]),
+      ['empty', 'emptyFast', 'numAdd', 'numAdd64', 'numInc', 'atomicsShared', 'atomicsOwn', 'promInc', 'plainOwn'].flatMap((m) => [`${m}@gs`, `${m}@generic`]),
     );
     for (const r of report.js) {
       assert.ok(r.single!.nsPerOp > 0 && r.all!.nsPerOp > 0 && r.all!.opsPerSec > 0, `${r.key}: no figures`);
@@ -208,12 +208,27 @@ describe('benchmarks: the per-Node-line call-path table in --quick mode', functi
     const lines = stdout.split('\n');
     assert.ok(lines.includes(`  Node ${process.version} (V8 ${process.versions.v8}): num() through ${fastPath.reason}`), stdout);
     assert.match(stdout, new RegExp(`^method +\\| backend \\| +${major}: ns \\| ${major}: x empty \\| ${major}: ns agg 2$`, 'm'));
-    for (const label of ['empty raw Node-API call (the floor)', 'num().add(1) on a u32', 'num().add(1n) on a u64', 'num().inc() on a u32', 'Atomics.add, one shared counter', 'Atomics.add, per-worker padded slot', 'prom-client Counter.inc(), a registry per worker', 'Int32Array ++, per-worker padded slot']) {
+    for (const label of ['empty raw Node-API call (the floor)', "empty V8 fast API call (an op's floor)", 'num().add(1) on a u32', 'num().add(1n) on a u64', 'num().inc() on a u32', 'Atomics.add, one shared counter', 'Atomics.add, per-worker padded slot', 'prom-client Counter.inc(), a registry per worker', 'Int32Array ++, per-worker padded slot']) {
       assert.equal(lines.filter((l) => l.startsWith(`${label} `)).length, 2, `${label}: one row per backend`);
     }
     assert.ok(lines.some((l) => l.startsWith(`  Node ${major}: num().add(1) on a u32 generic/gs `)), stdout);
     assert.ok(lines.includes(`Targets on Node ${major} (${process.version})`), stdout);
     assert.ok(lines.includes('  counters: all 18 exact'), stdout);
+  });
+});
+
+describe("benchmarks: the fast-call floor (percpu_bench_fast.node)", function () {
+  it('its empty function, optimized by TurboFan, runs in its fast C function: no slow call', async function () {
+    this.timeout(30000);
+    const script = `
+      const floor = require(${JSON.stringify(BENCH_FAST_ADDON)});
+      const o = { add: floor.makeEmptyFast() };
+      function loop(n) { for (let i = 0; i < n; i++) o.add(1); }
+      %PrepareFunctionForOptimization(loop); loop(10); %OptimizeFunctionOnNextCall(loop); loop(10);
+      const before = floor.slowCalls(); loop(1000);
+      console.log(JSON.stringify({ fastCalls: floor.fastCalls, slow: String(floor.slowCalls() - before) }));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--allow-natives-syntax', '-e', script], { encoding: 'utf8' });
+    assert.deepEqual(JSON.parse(stdout), { fastCalls: true, slow: '0' });
   });
 });
 

@@ -21,7 +21,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { NUMERIC_OPS } from '../lib';
+import { NUMERIC_OPS, fastPath } from '../lib';
 import { RECEIVERS, THROWING, type Call } from './fuzz/calls';
 import { EXIT_MISMATCH, threadCalls, type ChildOptions, type Summary } from './fuzz/child';
 import { opModel } from './fuzz/model';
@@ -42,9 +42,9 @@ interface ChildRun {
   stderr: string;
 }
 
-function runChild(args: string[]): Promise<ChildRun> {
+function runChild(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CHILD, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -93,10 +93,14 @@ describe('fuzzer (in a child process)', function () {
     for (const op of NUMERIC_OPS) opModel(op); // a listed op without a model is named here, not as a child's crash
   });
 
-  for (const seed of SEEDS) {
-    it(`seed ${seed}: ${CALLS_PER_THREAD * THREADS} random calls from ${THREADS} threads, each as the model predicts, every op of NUMERIC_OPS, sentinels intact`, async function () {
+  for (const [index, seed] of SEEDS.entries()) {
+    // The second seed runs with the accelerator off: num()'s ops are then the binding's Node-API callbacks.
+    const accelOff = index === 1;
+    const path_ = accelOff ? ' (accelerator off: PERCPU_FAST=0)' : '';
+    it(`seed ${seed}${path_}: ${CALLS_PER_THREAD * THREADS} random calls from ${THREADS} threads, each as the model predicts, every op of NUMERIC_OPS, sentinels intact`, async function () {
       const options: ChildOptions = { seed, calls: CALLS_PER_THREAD, threads: THREADS };
-      const run = await runChild(['--seed', String(seed), '--calls', String(CALLS_PER_THREAD), '--threads', String(THREADS)]);
+      const env = accelOff ? { ...process.env, PERCPU_FAST: '0' } : process.env;
+      const run = await runChild(['--seed', String(seed), '--calls', String(CALLS_PER_THREAD), '--threads', String(THREADS)], env);
       if (run.signal !== null || (run.status !== 0 && run.status !== EXIT_MISMATCH)) {
         const diagnosis = await diagnoseCrash(options);
         assert.fail(`the fuzz child CRASHED with seed ${seed} (status ${run.status}, signal ${run.signal}):\n${run.stderr.slice(-8000)}\n${diagnosis}`);
@@ -104,6 +108,8 @@ describe('fuzzer (in a child process)', function () {
       assert.equal(run.status, 0, `the fuzz child found a mismatch with seed ${seed}:\n${run.stderr}`);
       const summary = JSON.parse(run.stdout.trim().split('\n').pop()!) as Summary;
       assert.equal(summary.seed, seed);
+      if (accelOff) assert.equal(summary.numPath, 'Node-API (PERCPU_FAST=0)');
+      else assert.equal(summary.numPath, fastPath.reason);
       assert.deepEqual(summary.ops, [...NUMERIC_OPS]);
       for (const op of NUMERIC_OPS) assert.ok((summary.byKind[`op ${op}`] ?? 0) > 0, `op ${op} was never called`);
       if (NUMERIC_OPS.includes('cmpxchg' as never)) assert.ok((summary.byKind['cmpxchg swapped'] ?? 0) > 0, 'no cmpxchg ever swapped');

@@ -17,7 +17,7 @@ import {
   TaskError,
   describeThrown,
 } from '../core/errors';
-import { native } from '../core/native';
+import { addonPath, native } from '../core/native';
 import { setup, type RegionOptions } from '../core/region';
 import {
   cancelStartBarrier,
@@ -54,7 +54,9 @@ export interface CpuWorkerOptions {
   /**
    * Each worker's initial `process.env`: an object of strings (a variable whose value is undefined
    * is left out, as child_process does), or `SHARE_ENV` to share this thread's. Default: a copy of
-   * `process.env`.
+   * `process.env`. The variables that choose percpu's native modules are this thread's in every
+   * worker: PERCPU_ADDON names the binding this thread loaded, PERCPU_FAST and PERCPU_ACCEL are
+   * copied (a worker CPU must load the same copy of the binding).
    */
   env?: Readonly<Record<string, string | undefined>> | typeof SHARE_ENV;
   /** The V8 heap limits of each worker (MB). A worker past them dies: its tasks reject with CpuDiedError. */
@@ -244,6 +246,15 @@ function checkWorkerOptions(value: unknown): { worker: WorkerOptions; tsx: TsxAp
       if (text === undefined) continue;
       if (typeof text !== 'string') throw new PerCpuTypeError(`workerOptions.env.${name} must be a string, not ${describeThrown(text)}`);
       copy[name] = text;
+    }
+    // SAFETY: every CPU of the set must load this thread's copy of the binding (another copy has
+    // another region, and its bind() is a NotSetUpError); an env of the user's own may leave out or
+    // name other loader variables, so these are this thread's.
+    copy['PERCPU_ADDON'] = addonPath;
+    for (const name of ['PERCPU_FAST', 'PERCPU_ACCEL']) {
+      const here = process.env[name];
+      if (here === undefined) delete copy[name];
+      else copy[name] = here;
     }
     worker.env = copy;
   }

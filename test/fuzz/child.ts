@@ -23,7 +23,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { DynamicPerCpu, NUMERIC_OPS, bind, setup, stats, type NumericType } from '../../lib';
+import { DynamicPerCpu, NUMERIC_OPS, bind, fastPath, setup, stats, type NumericType } from '../../lib';
 import { deriveSeed, genCalls, type Call } from './calls';
 import { copyOfBinding } from '../foreign';
 import { CARPET_OWNER, Engine, type EngineConfig, type RunResult } from './engine';
@@ -72,6 +72,8 @@ export interface Summary {
   /** Hostile prototype setters armed on every thread, and how often they ran (outside percpu's calls: inside, each is a failure). */
   setterNames: number;
   setterRuns: number;
+  /** How num() reached the addon in this child (fastPath.reason). */
+  numPath: string;
 }
 
 /** The CPUs of a run with `threads` fuzzing threads: two of its own for each, and one held by the holder. */
@@ -294,6 +296,7 @@ async function main(): Promise<number> {
     status = EXIT_MISMATCH;
   }
   const summary: Summary = {
+    numPath: fastPath.reason,
     seed: options.seed,
     threads: options.threads,
     ops: [...NUMERIC_OPS],
