@@ -6,7 +6,7 @@
 //   native/sim/prebuilds/linux-{x64,arm64}/percpu_sim.glibc.node   the race demo's loops
 //   native/accel/prebuilds/linux-x64/percpu_accel.abi<N>.node      the accelerator, one per Node ABI
 //                                                         of scripts/node-lines.json
-// node-gyp-build loads the first two kinds; lib/native.ts picks the accelerator for the running ABI.
+// node-gyp-build loads the first two kinds; lib/core/native.ts picks the accelerator for the running ABI.
 // Nothing is rebuilt when the sources, the build files and the pinned Node lines are unchanged
 // since the last run (prebuilds/.sources-sha256). arm64 needs Debian's g++-aarch64-linux-gnu.
 //   node scripts/prebuild.js [--force]

@@ -1,6 +1,6 @@
 // The one table that maps the core's status codes to the named JS errors, and the throwing
 // helpers every binding file uses. Each code's class is registered from JS at load time
-// (lib/errors.ts, through init()), so native code throws the same classes, with the same `code`,
+// (lib/core/errors.ts, through init()), so native code throws the same classes, with the same `code`,
 // as the TypeScript layer; without a registered class it throws a plain Error with the code.
 #pragma once
 

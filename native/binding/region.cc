@@ -112,7 +112,7 @@ napi_value Allocate(napi_env env, napi_callback_info info) {
 
 }  // namespace
 
-// init(errorClasses): the named error classes of lib/errors.ts for this environment.
+// init(errorClasses): the named error classes of lib/core/errors.ts for this environment.
 napi_value Init(napi_env env, napi_callback_info info) {
   Call call(env, info);
   if (call.TypeOf(0) != napi_object) return Throw(env, Code::kInvalidArg, "init() takes the error classes"), nullptr;

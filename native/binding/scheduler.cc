@@ -1,4 +1,4 @@
-// exports.sched: the scheduler's JS face (lib/scheduler.ts wraps it). Every result is built after
+// exports.sched: the scheduler's JS face (lib/sim/scheduler.ts wraps it). Every result is built after
 // the core has released its locks (the core returns snapshots by value), with own data properties,
 // so no user JS runs under a scheduler lock.
 #include <cmath>

@@ -23,7 +23,7 @@ namespace percpu {
 //   operand (inc, dec, incReturn, decReturn) uses 1.
 // - form: how both backends implement it (below). The mnemonic is used by the Rmw and Unary
 //   forms, the C operator by the generic path of Rmw, Unary and Xadd (xadd adds 0 op operand).
-// Adding an op of an existing form is one line here and one in lib/percpu.ts's NUMERIC_OP_TABLE.
+// Adding an op of an existing form is one line here and one in lib/core/percpu.ts's NUMERIC_OP_TABLE.
 // This file is Node-free: the binding (native/binding/op_callback.h) and the accelerator
 // (native/accel/) both instantiate their op callbacks from it.
 // (and/or/xor are C++ operator names, hence the trailing underscores of their ids.)
