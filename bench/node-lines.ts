@@ -15,6 +15,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseArgs } from 'node:util';
 import { backendGap, table, x, type Report, type Row } from './report';
 import { LABELS } from './common';
 
@@ -32,24 +33,27 @@ export interface LineReport {
 
 const progress = (text: string) => process.stderr.write(`${text}\n`);
 
-/** This script's own options out of argv; the rest goes to each line's bench/main.ts. */
+/** This script's own options out of argv (node:util parseArgs); the rest goes, as given, to each line's bench/main.ts. */
 function parse(argv: string[]): { lines: string[]; json: string | null; forwarded: string[] } {
-  let lines = LINES;
-  let json: string | null = null;
+  const { values, tokens } = parseArgs({
+    args: argv,
+    options: { lines: { type: 'string' }, json: { type: 'string' } },
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   const forwarded: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--lines' || arg === '--json') {
-      const value = argv[++i];
-      if (value === undefined) throw new Error(`${arg} needs a value`);
-      if (arg === '--json') json = value;
-      else lines = value.split(',');
-      continue;
-    }
-    forwarded.push(arg);
+  for (const token of tokens) {
+    if (token.kind === 'positional') forwarded.push(token.value);
+    else if (token.kind === 'option-terminator') forwarded.push('--');
+    else if (token.name !== 'lines' && token.name !== 'json') forwarded.push(token.inlineValue ? `${token.rawName}=${token.value}` : token.rawName);
   }
+  for (const name of ['lines', 'json'] as const) {
+    if (name in values && typeof values[name] !== 'string') throw new Error(`--${name} needs a value`);
+  }
+  const lines = typeof values.lines === 'string' ? values.lines.split(',') : LINES;
   for (const line of lines) if (!LINES.includes(line)) throw new Error(`no Node line ${line} in scripts/node-lines.json (${LINES.join(', ')})`);
-  return { lines, json, forwarded };
+  return { lines, json: typeof values.json === 'string' ? values.json : null, forwarded };
 }
 
 /**
