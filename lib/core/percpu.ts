@@ -217,7 +217,7 @@ export abstract class PerCpuVariable<T extends NumericType> {
     // The hot path, inlined into the caller's loop: the brand check and the cached ops (about 1 ns
     // less per num().add() than through handleOf, bench/). Anything else goes through handleOf,
     // which throws the named error for a receiver that is not a variable.
-    if (typeof this === 'object' && this !== null && #numeric in this) {
+    if (isObject(this) && #numeric in this) {
       const numeric = this.#numeric;
       if (numeric !== undefined) return numeric;
     }
