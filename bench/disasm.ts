@@ -1,5 +1,5 @@
 /**
- * Instructions per op from the disassembly of the addon's benchmark loops (native/bench.cc):
+ * Instructions per op from the disassembly of the addon's benchmark loops (native/bench/bench_loops.cc):
  * each loop function's body is the instructions from its back-branch's target to the
  * back-branch; the op's count is the body's minus the empty loop's (the loop's own increment,
  * compare and branch).

@@ -1,5 +1,5 @@
 /**
- * The scheduler (native/scheduler.cc): it swaps the CPUs of participating bound threads with a
+ * The scheduler (native/core/scheduler.cc): it swaps the CPUs of participating bound threads with a
  * signal at arbitrary instruction boundaries, never leaving two threads on one CPU; a CpuGuard holds
  * off migration; IrqGuard holds off interrupts; threads that unbind, exit or are terminated in the
  * middle of a migration leave safely; threads that do not take part are never signalled. Tests wait

@@ -24,7 +24,7 @@ import { ALL_CPUS, assertThrowsCode, runPlainWorker, taskOf, useCpuSet, val } fr
 import type { ChannelAnswer, ChannelRequest } from './plain-worker';
 
 const AREA_SIZE = 64 * 1024;
-/** The first cache line of every area is the region's own (native/region.h, kReservedBytes). */
+/** The first cache line of every area is the region's own (native/core/region.h, kReservedBytes). */
 const RESERVED = 64;
 
 describe('static per-CPU variables (definePerCpu)', function () {

@@ -116,7 +116,7 @@ export class CpuDiedError extends PerCpuError {
   }
 }
 
-/** The classes the native addon throws, by the names it knows them by (native/errors.h). */
+/** The classes the native addon throws, by the names it knows them by (native/binding/errors.h). */
 export const nativeErrorClasses = {
   PerCpuTypeError,
   PerCpuRangeError,

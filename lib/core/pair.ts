@@ -111,7 +111,8 @@ export class PerCpuPair implements Disposable {
   }
 
   [Symbol.dispose](): void {
-    if (PerCpuPair.#handleOf(this).live) PerCpuPair.#handleOf(this).release();
+    const handle = PerCpuPair.#handleOf(this);
+    if (handle.live) handle.release();
   }
 }
 

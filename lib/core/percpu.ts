@@ -116,7 +116,7 @@ export class PerCpuToken<T extends NumericType> {
 }
 
 /**
- * The this_cpu op family, in the addon's table order (native/ops.h PERCPU_OPS): for each op, how
+ * The this_cpu op family, in the addon's table order (native/core/ops.h PERCPU_OPS): for each op, how
  * many values it takes and whether it returns one. Adding an op is one line here and one there.
  * On the gs backend each op is ONE gs-prefixed instruction with no lock prefix (xchg: a read, then
  * a cmpxchg loop, as in the kernel); ops that return give the NEW value, except xchg and cmpxchg,
@@ -177,7 +177,7 @@ export type PerCpuNumeric<T extends NumericType> = {
   const mine = NUMERIC_OPS.map((name) => `${name}/${NUMERIC_OP_TABLE[name].operands}/${NUMERIC_OP_TABLE[name].returns}`);
   const addon = native.ops.map((op) => `${op.name}/${op.operands}/${op.returns}`);
   if (addon.join() !== mine.join()) {
-    throw new Error(`percpu: the addon's op table (${addon.join()}) does not match lib/percpu.ts (${mine.join()})`);
+    throw new Error(`percpu: the addon's op table (${addon.join()}) does not match lib/core/percpu.ts (${mine.join()})`);
   }
 }
 
@@ -229,8 +229,9 @@ export abstract class PerCpuVariable<T extends NumericType> {
   getMut(guard: CpuGuard): PerCpuToken<T> {
     if (!isCpuGuard(guard)) throw new PerCpuTypeError('getMut() takes a CpuGuard');
     if (!guardHeld(guard)) throw new GuardError('getMut() needs a live CpuGuard');
-    if (!handleOf(this).live) throw new ReleasedError('this per-CPU handle has been released');
-    return new PerCpuToken(handleOf(this), guard);
+    const handle = handleOf(this);
+    if (!handle.live) throw new ReleasedError('this per-CPU handle has been released');
+    return new PerCpuToken(handle, guard);
   }
 
   /** Any CPU's slot (Rust's `get_remote_ptr(cpu)`), read with one naturally aligned load. */
@@ -363,7 +364,8 @@ export class DynamicPerCpu<T extends NumericType> extends PerCpuVariable<T> impl
   }
 
   [Symbol.dispose](): void {
-    if (dynamicHandleOf(this).live) dynamicHandleOf(this).release();
+    const handle = dynamicHandleOf(this);
+    if (handle.live) handle.release();
   }
 }
 

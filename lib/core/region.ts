@@ -39,6 +39,9 @@ export const BACKENDS: readonly BackendName[] = Object.freeze([...native.backend
 
 export const DEFAULT_AREA_SIZE = 64 * 1024;
 
+/** The most CPUs a region can have (kMaxCpus, native/core/region.h). */
+export const MAX_CPUS = 1024;
+
 /**
  * Sets up the process's per-CPU region: one page-aligned area per CPU, mapped until the process
  * exits. Calling it again with the same sizes returns the same region; other sizes throw

@@ -4,7 +4,7 @@
 import { PerCpuTypeError, describeThrown } from './errors';
 import { native } from './native';
 
-/** The ten numeric types, in the native table's order (native/numeric.h). */
+/** The ten numeric types, in the native table's order (native/core/numeric.h). */
 export const NUMERIC_TYPES = ['i8', 'i16', 'i32', 'i64', 'isize', 'u8', 'u16', 'u32', 'u64', 'usize'] as const;
 
 /** A per-CPU numeric type: Rust's `i8 i16 i32 i64 isize u8 u16 u32 u64 usize`. */
@@ -33,7 +33,7 @@ export interface TypeInfo<T extends NumericType = NumericType> {
 function describe(name: NumericType, index: number): TypeInfo {
   const fromNative = native.types[index];
   if (fromNative?.name !== name) {
-    throw new Error(`percpu: the addon's type table does not match lib/types.ts at ${index} (${fromNative?.name} != ${name})`);
+    throw new Error(`percpu: the addon's type table does not match lib/core/types.ts at ${index} (${fromNative?.name} != ${name})`);
   }
   const bits = BigInt(fromNative.size * 8);
   const signed = name.startsWith('i');

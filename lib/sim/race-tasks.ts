@@ -11,7 +11,7 @@ import { participate } from './scheduler';
 /** One row's loop, as every CPU runs it. */
 export interface RaceLoop {
   readonly method: string;
-  /** The native loop (native/scheduler.cc), for native methods. */
+  /** The native loop (native/sim/race_loops.cc RaceMethod), for native methods. */
   readonly loop?: number;
   /** A u64 static per-CPU variable. */
   readonly counter: string;

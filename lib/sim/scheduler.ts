@@ -1,5 +1,5 @@
 /**
- * Preemption, migration and local interrupts, simulated for real (native/scheduler.cc).
+ * Preemption, migration and local interrupts, simulated for real (native/core/scheduler.cc; exports.sched in native/binding/scheduler.cc).
  *
  * A scheduler thread migrates the bound threads that take part (`participate()`) between CPUs at
  * arbitrary instruction boundaries: it swaps the CPUs of two of them at a time with a real-time

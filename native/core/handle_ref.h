@@ -1,7 +1,7 @@
 // One thread's view of an allocation (HandleRef): what a JS handle object, and every op function
 // made for it, point at. Its layout is shared with the accelerator (native/accel/), which reads
 // `live` and `offset` on its fast path; kHandleRefLayout pins that layout in the protocol between
-// them (native/binding/accel_protocol.h).
+// them (native/binding/host_protocol.h).
 #pragma once
 
 #include <cstddef>
