@@ -4,7 +4,9 @@
 //                                           `npm test` rebuilds it here when its sources changed)
 //   sim    native/sim    percpu_sim.node   the race demo's loops (shipped, prebuilt too)
 //   accel  native/accel  percpu_accel.node the V8 fast path, for the Node that runs this script
-//   bench  native/bench  percpu_bench.node the benchmark loops (npm test, npm run bench; never shipped)
+//   bench  native/bench  percpu_bench.node the benchmark loops, and percpu_bench_fast.node the V8
+//                                           fast-call floor (per Node ABI); npm test, npm run bench;
+//                                           never shipped
 //   fixture test/fixtures/foreign-wrap  foreign_wrap.node  another addon's wrapped objects (npm test only)
 // Usage: node scripts/build-native.js [--if-possible] [--quiet] [--rebuild] [--nodedir DIR] MODULE...
 // The build is incremental (configure once, then `node-gyp build`) unless --rebuild. With

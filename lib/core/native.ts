@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { nativeErrorClasses } from './errors';
 
-/** A native per-CPU handle: one thread's reference to an allocation (native/addon.cc). */
+/** A native per-CPU handle: one thread's reference to an allocation (native/binding/handle.cc). */
 export interface NativeHandle {
   read(): number | bigint;
   write(value: number | bigint): void;
@@ -62,7 +62,7 @@ export interface NativeStats {
   outstandingTickets: number;
 }
 
-/** The scheduler's native face (native/binding/scheduler.cc); lib/scheduler.ts and lib/race.ts wrap it. */
+/** The scheduler's native face (native/binding/scheduler.cc); lib/sim/scheduler.ts and lib/sim/race.ts wrap it. */
 export interface NativeScheduler {
   start(migrateHz: number, irqHz: number, cpus: number[] | null): void;
   stop(): boolean;
@@ -117,7 +117,7 @@ export interface NativeThreadSchedulerStats {
 
 export interface NativeAddon {
   types: { name: string; size: number; big: boolean }[];
-  /** The op table (native/ops.h), in order. */
+  /** The op table (native/core/ops.h), in order. */
   ops: { name: string; operands: number; returns: boolean }[];
   /** The backends this build has: ['gs', 'generic'] on Linux x86-64, ['generic'] elsewhere. */
   backends: BackendName[];
@@ -162,8 +162,6 @@ interface AcceleratorExports {
   v8Version: string;
   nodeVersion: string;
   protocol: string;
-  /** The V8 line whose fast-call declarations it has ("11.3"), or "" (then attach refuses it). */
-  fastCalls: string;
   /** The (type, op) pairs that have a fast C function on that line. */
   fastOps: Record<string, string[]>;
   /** This thread's count of op calls that did not complete in a fast C function. */

@@ -37,9 +37,6 @@ constexpr const char* kV8Version =
     PERCPU_STR(V8_MAJOR_VERSION) "." PERCPU_STR(V8_MINOR_VERSION) "." PERCPU_STR(V8_BUILD_NUMBER) "." PERCPU_STR(V8_PATCH_LEVEL);
 constexpr const char* kNodeAbi = PERCPU_STR(NODE_MODULE_VERSION);
 
-// The V8 lines v8_fast_api.h declares the fast calls for.
-constexpr const char* kDeclaredLines = "11.3, 12.4, 13.6";
-
 const HostTable* g_host = nullptr;  // set once by attach(), before any make_op
 
 static_assert(sizeof(napi_value) == sizeof(v8::Local<v8::Value>), "a napi_value is a v8::Local<v8::Value>");
@@ -64,9 +61,9 @@ struct OpCallbacks {
 template <size_t>
 using OperandValue = v8::Local<v8::Value>;
 
-// The signature of (type, op)'s fast C function: the receiver, one v8::Local<v8::Value> per
-// operand, the options; the result as CReturn<type>, or void.
-template <TypeId id, OpId op, size_t... I>
+// The arguments of a fast C function: the receiver, one v8::Local<v8::Value> per operand, the
+// options (its result, CReturn<type> or void, is MakeCFunction's).
+template <size_t... I>
 constexpr std::array<v8::CTypeInfo, sizeof...(I) + 2> FastArgs(std::index_sequence<I...>) {
   return {v8::CTypeInfo(v8::CTypeInfo::Type::kV8Value), ((void)I, v8::CTypeInfo(v8::CTypeInfo::Type::kV8Value))...,
           v8::CTypeInfo(v8::CTypeInfo::kCallbackOptionsType)};
@@ -82,7 +79,7 @@ constexpr v8::CTypeInfo::Type kCType = std::is_same_v<R, int32_t>    ? v8::CType
 // The CFunction of (type, op, backend), made once (V8 keeps pointers to it and its signature).
 template <TypeId id, OpId op, class B, size_t... I>
 const v8::CFunction* MakeCFunction(std::index_sequence<I...> operands) {
-  static const auto args = FastArgs<id, op>(operands);
+  static const auto args = FastArgs(operands);
   static const v8::CFunctionInfo info(v8::CTypeInfo(kCType<FastResult<id, op>>), static_cast<unsigned>(args.size()), args.data()
 #if PERCPU_V8_LINE >= 1204
                                       ,
@@ -132,11 +129,13 @@ const OpCallbacks* Callbacks(uint32_t backend, uint32_t type, uint32_t op) {
 
 // This thread's templates (one isolate per thread: the main thread or one worker): the holder
 // class, whose instances carry a FastOp and are the op functions' only accepted receivers, and one
-// op function template per (backend, type, op), made on first use.
+// op function template per (backend, type, op), made on first use; and the thread's count of
+// slow-path op calls, which each of its FastOps points at (FastOp::slow_calls).
 struct ThreadTemplates {
   v8::Isolate* isolate;
   v8::Global<v8::FunctionTemplate> holder_class;
   std::array<v8::Global<v8::FunctionTemplate>, kBackends * kTypeCount * kOpCount> ops;
+  uint64_t slow_calls = 0;
 };
 thread_local ThreadTemplates* tls_templates = nullptr;
 
@@ -145,7 +144,7 @@ thread_local std::unordered_set<FastOp*>* tls_fast_ops = nullptr;
 
 ThreadTemplates* Templates(v8::Isolate* isolate) {
   if (tls_templates == nullptr) {
-    auto* made = new ThreadTemplates{isolate, {}, {}};
+    auto* made = new ThreadTemplates{isolate, {}, {}, 0};
     v8::Local<v8::FunctionTemplate> holder_class = v8::FunctionTemplate::New(isolate);
     holder_class->InstanceTemplate()->SetInternalFieldCount(kFastOpField + 1);
     made->holder_class.Reset(isolate, holder_class);
@@ -206,7 +205,7 @@ const char* Attach(const HostTable* host, napi_env env) {
   }
   if (!PERCPU_FAST_CALLS) {
     snprintf(why, sizeof why, "it has no fast-call declarations for V8 %d.%d (declared: %s)", V8_MAJOR_VERSION,
-             V8_MINOR_VERSION, kDeclaredLines);
+             V8_MINOR_VERSION, PERCPU_FAST_CALL_LINES);
     return why;
   }
   napi_value made;
@@ -242,7 +241,7 @@ napi_value MakeOp(napi_env env, uint32_t backend, uint32_t type, uint32_t op, Ha
     return nullptr;
   // From here the FastOp belongs to the holder: it goes when the holder is collected (or the
   // thread ends), whatever happens below.
-  auto* fast = new FastOp{ref, g_host->this_thread(), {}, {}, OpKind(type, op)};
+  auto* fast = new FastOp{ref, g_host->this_thread(), &templates->slow_calls, {}, {}, OpKind(type, op)};
   holder->SetAlignedPointerInInternalField(kFastOpField, fast);
   fast->exact.Reset(isolate, ToV8(exact).As<v8::Function>());
   fast->holder.Reset(isolate, holder);
@@ -275,7 +274,7 @@ napi_value MakeOpEntry(napi_env env, uint32_t type, uint32_t op, uint32_t backen
 
 // Environment teardown: V8 runs no weak callbacks when an isolate goes, so this drops the FastOps
 // of the calling thread that are still alive (each gives back its JS ownership), and the thread's
-// templates.
+// templates (and with them its slow-call count).
 void DropThread() {
   if (tls_fast_ops != nullptr) {
     std::unordered_set<FastOp*> live;
@@ -288,9 +287,10 @@ void DropThread() {
   tls_templates = nullptr;
 }
 
-// slowCalls(): this thread's count of op calls that did not complete in a fast C function.
+// slowCalls(): this thread's count of op calls that did not complete in a fast C function (0
+// before its first op function).
 void SlowCalls(const v8::FunctionCallbackInfo<v8::Value>& info) {
-  info.GetReturnValue().Set(static_cast<double>(tls_slow_calls));
+  info.GetReturnValue().Set(static_cast<double>(tls_templates != nullptr ? tls_templates->slow_calls : 0));
 }
 
 // fastOps: {type: [op, ...]}, the (type, op) pairs that have a fast C function on this V8 line.
@@ -311,17 +311,18 @@ v8::Local<v8::Object> FastOps(v8::Local<v8::Context> context) {
 
 }  // namespace
 
-thread_local uint64_t tls_slow_calls = 0;
+v8::MaybeLocal<v8::Value> CallExact(v8::Isolate* isolate, const FastOp* fast, v8::Local<v8::Value> receiver, int argc,
+                                    v8::Local<v8::Value>* operands) {
+  return fast->exact.Get(isolate)->Call(isolate->GetCurrentContext(), receiver, argc, operands);
+}
 
-void CallExact(const v8::FunctionCallbackInfo<v8::Value>& info, FastOp* fast) {
-  v8::Isolate* isolate = info.GetIsolate();
+void CallExact(const v8::FunctionCallbackInfo<v8::Value>& info, const FastOp* fast) {
   v8::Local<v8::Value> args[2];
   const int argc = info.Length() < 2 ? info.Length() : 2;  // no op takes more than two
   for (int i = 0; i < argc; ++i) args[i] = info[i];
   v8::Local<v8::Value> result;
   // An exception, if the exact path threw one, stays pending for our caller.
-  if (fast->exact.Get(isolate)->Call(isolate->GetCurrentContext(), info.This(), argc, args).ToLocal(&result))
-    info.GetReturnValue().Set(result);
+  if (CallExact(info.GetIsolate(), fast, info.This(), argc, args).ToLocal(&result)) info.GetReturnValue().Set(result);
 }
 
 }  // namespace percpu::accel
@@ -352,8 +353,6 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   char protocol[16];
   snprintf(protocol, sizeof protocol, "%u", percpu::kProtocolVersion);
   set("protocol", protocol);
-  // The V8 line whose fast-call declarations this build has ("" for none: attach() refuses it).
-  set("fastCalls", PERCPU_FAST_CALLS ? PERCPU_STR(V8_MAJOR_VERSION) "." PERCPU_STR(V8_MINOR_VERSION) : "");
   exports->Set(context, v8::String::NewFromUtf8Literal(isolate, "fastOps"), percpu::accel::FastOps(context)).Check();
   exports
       ->Set(context, v8::String::NewFromUtf8Literal(isolate, "slowCalls"),

@@ -34,10 +34,18 @@ namespace percpu::accel {
 
 // What a holder carries: the handle's ref (the holder is one of its JS owners), the ThreadState of
 // the thread that made it (a V8 function runs only on its isolate's thread, so this is the
-// caller's), and the exact Node-API function for the same op.
+// caller's), that thread's count of slow-path calls, and the exact Node-API function for the same op.
 struct FastOp {
   HandleRef* ref;
   ThreadState* self;
+  // The op calls of this thread that did not complete in a fast C function: entries into
+  // FastOpCallback and (without fallback, V8 12.6 and later) a fast C function's calls of the exact
+  // function. Tests read it (slowCalls() of the module) to prove the fast path is taken. It lives in
+  // the thread's ThreadTemplates (accel.cc), not in a thread_local: in a dlopen'ed module that is a
+  // __tls_get_addr call on every slow-path op. SAFETY: the ThreadTemplates outlive every FastOp of
+  // their thread (DropThread destroys the FastOps first), and a FastOp is used only on that thread,
+  // so a plain increment through this pointer is valid and unshared.
+  uint64_t* slow_calls;
   v8::Global<v8::Function> exact;
   v8::Global<v8::Object> holder;  // weak: the FastOp goes when its holder is collected
   uint16_t kind;                  // OpKind(type, op) of the op function it was made for
@@ -54,11 +62,6 @@ constexpr uint16_t OpKind(uint32_t type, uint32_t op) { return static_cast<uint1
 // The holder's internal field that points at its FastOp.
 constexpr int kFastOpField = 0;
 
-// This thread's op calls that did not complete in a fast C function: entries into FastOpCallback,
-// and (without fallback, V8 12.6 and later) a fast C function's calls of the exact function.
-// Tests read it (slowCalls() of the module) to prove the fast path is taken.
-extern thread_local uint64_t tls_slow_calls;
-
 // The FastOp of a holder. SAFETY: `holder` passed the functions' signature, so it is an instance
 // of this thread's holder class; MakeOp sets the field of every such instance before anything
 // else can see it, and the FastOp lives until the holder is collected (FirstPass/SecondPass).
@@ -66,9 +69,30 @@ inline FastOp* HolderOp(v8::Local<v8::Object> holder) {
   return static_cast<FastOp*>(holder->GetAlignedPointerFromInternalField(kFastOpField));
 }
 
-// Calls the exact function with this call's receiver and arguments, and returns its result: it
-// either does the op or throws the error the Node-API path throws.
-void CallExact(const v8::FunctionCallbackInfo<v8::Value>& info, FastOp* fast);
+// Calls `fast`'s exact function with `receiver` and the operands: it either does the op and
+// returns its result, or throws the error the Node-API path throws (then empty, the exception
+// pending).
+v8::MaybeLocal<v8::Value> CallExact(v8::Isolate* isolate, const FastOp* fast, v8::Local<v8::Value> receiver, int argc,
+                                    v8::Local<v8::Value>* operands);
+
+// The same with this call's receiver and arguments, its result the call's.
+void CallExact(const v8::FunctionCallbackInfo<v8::Value>& info, const FastOp* fast);
+
+// The TypeError of an op function bound to another op's holder (a replaced Function.prototype.bind),
+// as V8 refuses a wrong receiver. Cold: out of every callback's way.
+__attribute__((noinline, cold)) inline void ThrowForeignHolder(v8::Isolate* isolate) {
+  isolate->ThrowException(v8::Exception::TypeError(
+      v8::String::NewFromUtf8Literal(isolate, "Illegal invocation: this op function is bound to another op's holder")));
+}
+
+// Whether `fast` was made for (id, op) (OpKind); if not, throws (ThrowForeignHolder) and the
+// caller returns at once.
+template <TypeId id, OpId op>
+__attribute__((always_inline)) inline bool OwnHolder(v8::Isolate* isolate, const FastOp* fast) {
+  if (__builtin_expect(fast->kind == OpKind(static_cast<uint32_t>(id), static_cast<uint32_t>(op)), 1)) return true;
+  ThrowForeignHolder(isolate);
+  return false;
+}
 
 // A small integer's value: a Smi is read from the tagged word itself, with no call into V8
 // (v8-internal.h's inline helpers, as V8's own inline Value::Is* use); any other int32 (a heap
@@ -153,14 +177,9 @@ template <TypeId id, OpId op, class B>
 void FastOpCallback(const v8::FunctionCallbackInfo<v8::Value>& info) {
   using T = typename Numeric<id>::T;
   constexpr OpSpec kSpec = kOps[static_cast<int>(op)];
-  ++tls_slow_calls;
-  FastOp* fast = HolderOp(info.This());
-  if (fast->kind != OpKind(static_cast<uint32_t>(id), static_cast<uint32_t>(op))) {
-    // Another op's holder (a replaced Function.prototype.bind): refuse, as V8 refuses a wrong receiver.
-    info.GetIsolate()->ThrowException(v8::Exception::TypeError(
-        v8::String::NewFromUtf8Literal(info.GetIsolate(), "Illegal invocation: this op function is bound to another op's holder")));
-    return;
-  }
+  const FastOp* fast = HolderOp(info.This());
+  ++*fast->slow_calls;
+  if (!OwnHolder<id, op>(info.GetIsolate(), fast)) return;
   T a = 1, b = 0;  // as in OpCallback: an op without operands that needs one uses 1
   const v8::Local<v8::Value> operands[2] = {info[0], info[1]};
   if (info.Length() >= kSpec.operands && OnFastPath<id, op, false>(fast, operands, &a, &b)) {
@@ -202,21 +221,17 @@ __attribute__((noinline, cold)) FastResult<id, op> OffFastPath(v8::Local<v8::Obj
   options.fallback = true;  // FastOpCallback counts the call
   if constexpr (!std::is_void_v<R>) return R{};
 #else
-  ++tls_slow_calls;
+  const FastOp* fast = HolderOp(receiver);
+  ++*fast->slow_calls;
   v8::Isolate* isolate = options.isolate;
   v8::HandleScope scope(isolate);
-  if (HolderOp(receiver)->kind != OpKind(static_cast<uint32_t>(id), static_cast<uint32_t>(op))) {
-    isolate->ThrowException(v8::Exception::TypeError(
-        v8::String::NewFromUtf8Literal(isolate, "Illegal invocation: this op function is bound to another op's holder")));
+  if (!OwnHolder<id, op>(isolate, fast)) {
     if constexpr (!std::is_void_v<R>) return R{};
     else return;
   }
   v8::Local<v8::Value> operands[2] = {values...};
   v8::Local<v8::Value> result;
-  const bool returned = HolderOp(receiver)
-                            ->exact.Get(isolate)
-                            ->Call(isolate->GetCurrentContext(), receiver, sizeof...(Operands), operands)
-                            .ToLocal(&result);
+  const bool returned = CallExact(isolate, fast, receiver, static_cast<int>(sizeof...(Operands)), operands).ToLocal(&result);
   if constexpr (!std::is_void_v<R>) {
     if (!returned) return R{};  // the exact function threw: its exception is pending
     if constexpr (Numeric<id>::kBig) {

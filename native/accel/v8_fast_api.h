@@ -18,12 +18,14 @@
 
 #define PERCPU_V8_LINE (V8_MAJOR_VERSION * 100 + V8_MINOR_VERSION)
 
-// The V8 lines declared below: Node 20 (V8 11.3), Node 22 (V8 12.4), Node 24 (V8 13.6).
+// The V8 lines declared below: Node 20 (V8 11.3), Node 22 (V8 12.4), Node 24 (V8 13.6). The
+// string names them for attach()'s refusal: change both together.
 #if PERCPU_V8_LINE == 1103 || PERCPU_V8_LINE == 1204 || PERCPU_V8_LINE == 1306
 #define PERCPU_FAST_CALLS 1
 #else
 #define PERCPU_FAST_CALLS 0
 #endif
+#define PERCPU_FAST_CALL_LINES "11.3, 12.4, 13.6"
 
 // V8 12.4 and later can return a 64-bit integer to JS as a bigint (Int64Representation::kBigInt);
 // 11.3 converts it to a number, so no 64-bit op that returns a value gets a fast C function there.

@@ -5,7 +5,7 @@
 // JS is what any op of the accelerator pays before its own checks and its one instruction, and the
 // benchmark reports it beside the empty Node-API call ("how close to 0 can a JS call get here").
 // Built per Node ABI like the accelerator (it uses V8's C++ API); on a V8 line with no fast-call
-// declarations (v8_fast_api.h) `emptyFast` is an ordinary V8 API function and `fastCalls` is "".
+// declarations (v8_fast_api.h) `emptyFast` is an ordinary V8 API function and `fastCalls` is false.
 #include <node.h>
 #include <v8.h>
 
