@@ -3,8 +3,11 @@
  * closing and starting again, and a CPU whose thread dies.
  */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { SHARE_ENV } from 'node:worker_threads';
+import { SHARE_ENV, type Worker } from 'node:worker_threads';
 import {
   ConflictError,
   CpuDiedError,
@@ -223,6 +226,23 @@ describe('CpuSet', function () {
       }
       assertThrowsCode(() => task('./tasks', 'whoAmI'), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG', 'PerCpuTypeError');
       assertThrowsCode(() => task(require.resolve('./tasks'), ''), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG', 'PerCpuTypeError');
+    });
+
+    it('a task module that fails to load on one CPU keeps no other CPU waiting at the start: a TaskError naming that CPU', async function () {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'percpu-task-'));
+      try {
+        const file = path.join(dir, 'loads-but-on-cpu-2.cjs');
+        fs.writeFileSync(
+          file,
+          "const { isMainThread, workerData } = require('node:worker_threads');\n" +
+            "if (!isMainThread && workerData.cpu === 2) throw new Error('not loaded on CPU 2');\n" +
+            'exports.one = () => 1;\n',
+        );
+        await assert.rejects(cpus.set.onEachCpu(task<() => number>(file, 'one')), isTaskError(2, 'Error', 'not loaded on CPU 2', undefined));
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+      assert.deepEqual(await cpus.set.onEachCpu(taskOf('whoAmI')), ALL_CPUS);
     });
 
     it('a second CpuSet cannot start while one is open, and the open one carries on', async function () {
@@ -484,11 +504,22 @@ describe('CpuSet', function () {
         execArgv: ['--no-warnings'],
         resourceLimits: { maxOldGenerationSizeMb: 96 },
       };
+      // This thread's own, taken before the set starts: CPU 0 must report them, not the workers'.
+      const here = { env: [null, null, process.env['HOME'] ?? null], argv: process.argv.slice(2), execArgv: [...process.execArgv] };
+      assert.equal(process.env['PERCPU_TEST_A'], undefined);
+      assert.notDeepEqual(here.argv, workerOptions.argv);
       await withCpuSet(TEST_CPUS, { workerOptions }, async (set) => {
         const views = await set.onEachCpu(taskOf('threadView'), names);
         assert.deepEqual(views[0], {
-          cpu: 0, isMainThread: true, env: [null, null, process.env['HOME'] ?? null], argv: process.argv.slice(2), execArgv: process.execArgv, maxOldGenerationSizeMb: null,
+          cpu: 0, isMainThread: true, env: here.env, argv: here.argv, execArgv: here.execArgv, maxOldGenerationSizeMb: null,
         });
+        // CPU 0 is this very thread: what its task sets in process.env is set here (no SHARE_ENV).
+        try {
+          assert.equal(await set.runOn(0, taskOf('setEnv'), 'PERCPU_TEST_CPU0', 'from CPU 0'), 0);
+          assert.equal(process.env['PERCPU_TEST_CPU0'], 'from CPU 0');
+        } finally {
+          delete process.env['PERCPU_TEST_CPU0'];
+        }
         for (const [cpu, view] of views.entries()) {
           if (cpu === 0) continue;
           assert.deepEqual(view, { cpu, isMainThread: false, env: ['a', null, null], argv: ['--task-flag', 'x'], execArgv: ['--no-warnings'], maxOldGenerationSizeMb: 96 });
@@ -538,6 +569,30 @@ describe('CpuSet', function () {
       }
       const refused = await assertRejectsCode(() => CpuSet.start({ workerOptions: { execArgv: ['--title=cpu'] } }), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
       assert.equal(refused.message, 'workerOptions: Initiated Worker with invalid execArgv flags: --title=cpu');
+      assert.equal(thisCpu(), null);
+      await withCpuSet(TEST_CPUS, async (set) => assert.deepEqual(await set.onEachCpu(taskOf('whoAmI')), ALL_CPUS));
+    });
+
+    it("any other error of Node's Worker constructor comes out as it was thrown, and the workers made before it are stopped", async function () {
+      // cpuset.js reads Worker from node:worker_threads at each `new Worker`: the second one throws.
+      const threads = require('node:worker_threads') as { Worker: typeof Worker };
+      const RealWorker = threads.Worker;
+      const thrown = Object.assign(new Error('no thread for this worker'), { code: 'ERR_WORKER_INIT_FAILED' });
+      const made: Worker[] = [];
+      threads.Worker = class extends RealWorker {
+        constructor(...args: ConstructorParameters<typeof Worker>) {
+          if (made.length === 1) throw thrown;
+          super(...args);
+          made.push(this);
+        }
+      };
+      try {
+        await assert.rejects(CpuSet.start({ cpus: TEST_CPUS, mainThread: false }), (error) => error === thrown);
+      } finally {
+        threads.Worker = RealWorker;
+      }
+      assert.equal(made.length, 1);
+      assert.equal(made[0]!.threadId, -1); // terminated
       assert.equal(thisCpu(), null);
       await withCpuSet(TEST_CPUS, async (set) => assert.deepEqual(await set.onEachCpu(taskOf('whoAmI')), ALL_CPUS));
     });

@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { Worker, type TransferListItem } from 'node:worker_threads';
-import { CpuSet, task, thisCpu, typeInfo, type CpuSetOptions, type NumericType, type Task, type ValueOf } from '../lib';
+import { CpuSet, task, thisCpu, typeInfo, type CpuSetOptions, type NumericType, type TaskName, type TaskOf, type ValueOf } from '../lib';
 import { TEST_CPUS } from './setup';
 import type * as tasks from './tasks';
 import type { PlainWorkerRequest, PlainWorkerReply } from './plain-worker';
@@ -68,11 +68,10 @@ export function useCpuSetEach(cpus: number = TEST_CPUS): CpuSetFixture {
 }
 
 type Tasks = typeof tasks;
-type TaskName = { [K in keyof Tasks]: Tasks[K] extends (...args: never[]) => unknown ? K : never }[keyof Tasks];
 
 /** The task `name` of ./tasks, typed by its function. */
-export function taskOf<K extends TaskName>(name: K): Task<Parameters<Tasks[K]>, Awaited<ReturnType<Tasks[K]>>> {
-  return task<Tasks[K]>(require.resolve('./tasks'), name);
+export function taskOf<K extends TaskName<Tasks>>(name: K): TaskOf<Tasks[K]> {
+  return task<Tasks[K]>(require.resolve('./tasks'), name) as TaskOf<Tasks[K]>;
 }
 
 /** 0, 1, ..., TEST_CPUS - 1. */

@@ -44,14 +44,19 @@ describe('the main module as a task module: refused, never a hang', function () 
     ]);
   });
 
-  it('a CommonJS main module naming itself with __filename is refused when nothing keeps its program out of the workers', function () {
-    const href = pathToFileURL(path.join(FIXTURES, 'main.cjs')).href;
-    assert.deepEqual(run('main.cjs'), [
-      `PerCpuTypeError: the task module ${href} is the program's main module, and nothing keeps its program from ` +
-        'running when a worker CPU imports it: every worker would run the whole program again. Put the tasks in a ' +
-        'module of their own (for example tasks.js beside it), or run the program only if (require.main === module)',
-    ]);
-  });
+  for (const [fixture, what] of [
+    ['main.cjs', 'naming itself with __filename is refused when nothing keeps its program out of the workers'],
+    ['commented.cjs', 'whose only guard is in its comments is refused: a comment is no guard'],
+  ] as const) {
+    it(`a CommonJS main module ${what}`, function () {
+      const href = pathToFileURL(path.join(FIXTURES, fixture)).href;
+      assert.deepEqual(run(fixture), [
+        `PerCpuTypeError: the task module ${href} is the program's main module, and nothing keeps its program from ` +
+          'running when a worker CPU imports it: every worker would run the whole program again. Put the tasks in a ' +
+          'module of their own (for example tasks.js beside it), or run the program only if (require.main === module)',
+      ]);
+    });
+  }
 
   it('a CommonJS main module that runs its program only if (require.main === module) is its own task module', function () {
     assert.deepEqual(run('guarded.cjs'), ['counted 2 on 2 CPUs']);

@@ -503,6 +503,8 @@ export function mutateArgument(object: { touched: number[] }): { touched: number
   return object;
 }
 
+// ---------------------------------------------------------------- workerOptions (test/cpuset.test.ts)
+
 /** What this CPU's thread was started with (CpuSet's mainThread and workerOptions). */
 export function threadView(envNames: string[]): {
   cpu: number | null;

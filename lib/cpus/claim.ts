@@ -4,6 +4,7 @@
  */
 import { CpuTakenError, NotSetUpError } from '../core/errors';
 import { native } from '../core/native';
+import { thisCpu } from '../core/region';
 
 /**
  * Binds the calling thread to the lowest free CPU of the region and returns that CPU; a thread
@@ -35,8 +36,7 @@ export function claimCpu(): number {
  * and the thread stays bound.
  */
 export function releaseCpu(): number | null {
-  const cpu = native.thisCpu();
-  if (cpu < 0) return null;
-  native.unbind();
+  const cpu = thisCpu();
+  if (cpu !== null) native.unbind();
   return cpu;
 }

@@ -1,7 +1,9 @@
 /**
  * Worker threads as CPUs. A CpuSet of N CPUs binds the calling thread to CPU 0 and starts workers
  * for CPUs 1..N-1 (or, with `mainThread: false`, workers for all of 0..N-1, leaving the calling
- * thread out), each bound before any user code runs on it.
+ * thread out), each bound before it runs any task. Only the preloads of its execArgv (`--require`,
+ * `--import`: workerOptions.execArgv, else this thread's process.execArgv) run on a worker before it
+ * is bound.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,13 +20,14 @@ import {
   describeThrown,
 } from '../core/errors';
 import { addonPath, native } from '../core/native';
-import { setup, type RegionOptions } from '../core/region';
+import { MAX_CPUS, setup, type RegionOptions } from '../core/region';
 import {
   cancelStartBarrier,
   checkTaskRef,
   deserializeError,
   encodeArgs,
   newStartBarrier,
+  ownProperty,
   runTask,
   runnerPinCount,
   type FromWorker,
@@ -80,8 +83,9 @@ export interface CpuSetOptions extends RegionOptions {
 export interface CloseOptions {
   /**
    * How long close() waits for the tasks already issued to settle, on every CPU at once, before
-   * it abandons them: workers are terminated, CPU 0's tasks are left to themselves (a JS thread
-   * cannot be stopped from outside) and every abandoned task rejects with TaskAbandonedError.
+   * it abandons them: workers are terminated, the tasks of this thread (CPU 0, unless the set was
+   * started with `mainThread: false`) are left to themselves (a JS thread cannot be stopped from
+   * outside) and every abandoned task rejects with TaskAbandonedError.
    * Milliseconds, from 0 to 2^31 - 1. Default 10 000.
    */
   timeoutMs?: number;
@@ -100,7 +104,7 @@ export interface CloseReport {
   readonly abandoned: readonly AbandonedTask[];
 }
 
-export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 const MAX_TIMEOUT_MS = 2 ** 31 - 1; // setTimeout's limit
 
 /** A task sent to a CPU and not settled yet. */
@@ -180,7 +184,6 @@ const workerScript = path.join(__dirname, 'worker.js');
 // One set at a time in a thread: when it takes part, this thread is CPU 0 of it.
 let openSet: CpuSet | 'starting' | undefined;
 let nextTaskId = 1;
-const MAX_CPUS = 1024; // the region's limit (native/core/region.h)
 
 function checkTimeout(options: unknown): number {
   if (typeof options !== 'object' || options === null) throw new PerCpuTypeError('close() takes an options object');
@@ -202,8 +205,10 @@ interface StartPlan {
   readonly tsx: TsxApis | undefined;
 }
 
+/** What Node's Worker constructor throws for options it refuses (execArgv flags not allowed in a worker, above all): a PerCpuTypeError of start(). */
+const NODE_OPTION_ERRORS = new Set(['ERR_WORKER_INVALID_EXEC_ARGV', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE']);
 const RESOURCE_LIMITS = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'codeRangeSizeMb', 'stackSizeMb'] as const;
-const WORKER_OPTIONS = new Set(['execArgv', 'env', 'resourceLimits', 'argv']);
+const WORKER_OPTIONS = ['execArgv', 'env', 'resourceLimits', 'argv'] as const;
 
 /** An array of strings, copied, or a PerCpuTypeError naming `what`. */
 function strings(value: unknown, what: string): string[] {
@@ -218,23 +223,18 @@ function plainObject(value: unknown, what: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/** An own property, read once (never one inherited from a prototype someone changed). */
-function own(object: Record<string, unknown>, key: string): unknown {
-  return Object.hasOwn(object, key) ? object[key] : undefined;
-}
-
 /** The worker options, checked and copied; the tsx plan comes from the execArgv the workers will get. */
 function checkWorkerOptions(value: unknown): { worker: WorkerOptions; tsx: TsxApis | undefined } {
   const given = plainObject(value, 'workerOptions');
   for (const key of Reflect.ownKeys(given)) {
-    if (typeof key !== 'string' || !WORKER_OPTIONS.has(key)) {
+    if (!(WORKER_OPTIONS as readonly unknown[]).includes(key)) {
       throw new PerCpuTypeError(
-        `workerOptions.${String(key)} is not a CpuSet worker option (${[...WORKER_OPTIONS].join(', ')}): ` +
+        `workerOptions.${String(key)} is not a CpuSet worker option (${WORKER_OPTIONS.join(', ')}): ` +
           `the set gives its workers their script and workerData, and pass data to tasks as their arguments`,
       );
     }
   }
-  const [execArgv, env, resourceLimits, argv] = ['execArgv', 'env', 'resourceLimits', 'argv'].map((key) => own(given, key));
+  const [execArgv, env, resourceLimits, argv] = WORKER_OPTIONS.map((key) => ownProperty(given, key));
   const worker: WorkerOptions = {};
   let inherited = process.execArgv;
   if (execArgv !== undefined) inherited = worker.execArgv = strings(execArgv, 'workerOptions.execArgv');
@@ -267,7 +267,7 @@ function checkWorkerOptions(value: unknown): { worker: WorkerOptions; tsx: TsxAp
       }
     }
     for (const key of RESOURCE_LIMITS) {
-      const mb = own(limits, key);
+      const mb = ownProperty(limits, key);
       if (mb === undefined) continue;
       if (typeof mb !== 'number' || !Number.isFinite(mb)) throw new PerCpuTypeError(`workerOptions.resourceLimits.${key} must be a finite number of MB`);
       if (mb <= 0 || mb > 1024 * 1024) throw new PerCpuRangeError(`workerOptions.resourceLimits.${key} must be above 0 and at most 1048576 (MB), got ${mb}`);
@@ -288,6 +288,7 @@ export class CpuSet implements AsyncDisposable {
   readonly mainThread: boolean;
   /** The worker CPUs, from CPU `#firstWorker` on. */
   readonly #workers: WorkerCpu[];
+  /** 1, or 0 with `mainThread: false`: private, so that no assignment to the public `mainThread` can misroute a task. */
   readonly #firstWorker: number;
   readonly #boundHere: boolean;
   #cpu0Queue: Promise<unknown> = Promise.resolve();
@@ -349,19 +350,20 @@ export class CpuSet implements AsyncDisposable {
   }
 
   static async #open(plan: StartPlan): Promise<CpuSet> {
-    const firstWorker = plan.mainThread ? 1 : 0;
     const workers: WorkerCpu[] = [];
     let boundHere = false;
     try {
       // The Workers first: Node refuses some execArgv flags in a worker as it makes one, and then
       // nothing else has been done yet.
-      for (let cpu = firstWorker; cpu < plan.size; cpu++) {
+      for (let cpu = plan.mainThread ? 1 : 0; cpu < plan.size; cpu++) {
         const workerData: WorkerCpuData = plan.tsx === undefined ? { cpu } : { cpu, tsx: plan.tsx };
         let worker: Worker;
         try {
           worker = new Worker(workerScript, { ...plan.worker, workerData });
         } catch (error) {
-          throw new PerCpuTypeError(`workerOptions: ${describeThrown((error as Error | null)?.message ?? error)}`);
+          const code = (error as { code?: unknown } | null)?.code;
+          if (typeof code !== 'string' || !NODE_OPTION_ERRORS.has(code)) throw error;
+          throw new PerCpuTypeError(`workerOptions: ${describeThrown((error as Error).message)}`);
         }
         workers.push(new WorkerCpu(cpu, worker));
       }
@@ -412,11 +414,12 @@ export class CpuSet implements AsyncDisposable {
     if (this.#closing !== undefined) throw new PerCpuRangeError('this CpuSet is closed');
     const barrier = newStartBarrier(this.cpus);
     this.#barriers.add(barrier);
-    // A CPU that never starts its task (its thread died, or its arguments could not be sent) must
-    // not keep the others waiting.
+    // A CPU that never starts its task (its thread died, its arguments could not be sent, or the
+    // task's module failed to load there) must not keep the others waiting. A task that failed
+    // after the start has passed the barrier with the others: cancelling it then changes nothing.
     const runs = Array.from({ length: this.cpus }, (_, cpu) =>
       this.#run(cpu, ref, args, barrier).catch((error: unknown) => {
-        if (!(error instanceof TaskError)) cancelStartBarrier(barrier);
+        cancelStartBarrier(barrier);
         throw error;
       }),
     );

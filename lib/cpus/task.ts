@@ -7,8 +7,9 @@ import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PerCpuTypeError, describeThrown, nativeErrorClasses } from '../core/errors';
 import { native } from '../core/native';
-import { DynamicPerCpu, PerCpuVariable, StaticPerCpu, isSharedPerCpu, revive, type SharedPerCpu } from '../core/percpu';
+import { DynamicPerCpu, PerCpuVariable, StaticPerCpu, isObject, isSharedPerCpu, revive, type SharedPerCpu } from '../core/percpu';
 import { PerCpuPair, isSharedPerCpuPair, revivePair, type SharedPerCpuPair } from '../core/pair';
+import { thisCpu } from '../core/region';
 import type { NumericType } from '../core/types';
 import type { TsxApis } from './typescript';
 
@@ -128,12 +129,22 @@ function mainFiles(): ReadonlySet<string> {
 /** `if (require.main === module)` (or `!==`, either way round): a CommonJS program that a worker's import does not run. */
 const PROGRAM_GUARD = /\brequire\.main\s*[!=]==?\s*module\b|\bmodule\s*[!=]==?\s*require\.main\b/;
 
+/**
+ * A string literal (kept: a `//` in it starts no comment) or a comment (matched to be dropped). A
+ * scan, not a parse: a regular expression literal holding a quote or a comment opener, or a
+ * template literal holding another, may be misread; a guard written inside a string still counts.
+ */
+const STRING_OR_COMMENT = /('(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|`(?:\\.|[^`\\])*`)|\/\/[^\n]*|\/\*[\s\S]*?\*\//g;
+
+/** Whether the module's code (its comments left out) holds PROGRAM_GUARD. */
 function guardsItsProgram(file: string): boolean {
+  let source: string;
   try {
-    return PROGRAM_GUARD.test(fs.readFileSync(file, 'utf8'));
+    source = fs.readFileSync(file, 'utf8');
   } catch {
     return false;
   }
+  return PROGRAM_GUARD.test(source.replace(STRING_OR_COMMENT, (_match, literal: string | undefined) => literal ?? ' '));
 }
 
 /** Why `href` cannot be a task module (it is the main module and not a guarded CommonJS one), or null. Cached per URL. */
@@ -170,10 +181,11 @@ function mainModuleProblem(href: string): string | null {
 
 /**
  * The program's main module is no task module, unless it is a CommonJS module that runs its program
- * only `if (require.main === module)` (which has finished evaluating by the time a CPU imports it,
- * and whose program a worker's import does not run). An ES main module is refused: as CPU 0 this
- * thread would import it while it may still be evaluating (a top-level await of CpuSet work waits
- * for the import, which waits for it: a hang), and every worker CPU would run it again.
+ * only `if (require.main === module)` in its code (a comment is no guard): such a module has
+ * finished evaluating by the time a CPU imports it, and a worker's import does not run its program.
+ * An ES main module is refused: as CPU 0 this thread would import it while it may still be
+ * evaluating (a top-level await of CpuSet work waits for the import, which waits for it: a hang),
+ * and every worker CPU would run it again.
  */
 function refuseMainModule(href: string): void {
   const problem = mainModuleProblem(href);
@@ -186,7 +198,7 @@ export type TaskArgs<Args extends unknown[]> = { [K in keyof Args]: Args[K] };
 const loaded = new Map<string, Promise<Record<string, unknown>>>();
 
 /** Loads a task's function on this thread (modules are cached per thread). */
-export async function resolveTask(t: TaskRef): Promise<(...args: unknown[]) => unknown> {
+async function resolveTask(t: TaskRef): Promise<(...args: unknown[]) => unknown> {
   let module = loaded.get(t.module);
   if (module === undefined) {
     module = (import(t.module) as Promise<Record<string, unknown>>).catch((error: unknown) => {
@@ -225,9 +237,9 @@ function explainImportFailure(module: string, error: unknown): unknown {
   );
 }
 
-function ownProperty(object: unknown, name: string): unknown {
-  const isObject = (typeof object === 'object' && object !== null) || typeof object === 'function';
-  return isObject && Object.hasOwn(object, name) ? (object as Record<string, unknown>)[name] : undefined;
+/** An own property of `object` (an object or a function), read once; never one inherited from a prototype someone changed. */
+export function ownProperty(object: unknown, name: string): unknown {
+  return isObject(object) && Object.hasOwn(object, name) ? (object as Record<string, unknown>)[name] : undefined;
 }
 
 /** Checks that `t` is what task() returns (its two strings), before it is sent anywhere. */
@@ -266,7 +278,7 @@ export function encodeArgs(args: unknown[]): { encoded: EncodedArg[]; tickets: n
 }
 
 /** Decodes args on the CPU that runs the task. Dynamic variables revived here are released after it. */
-export function decodeArgs(encoded: EncodedArg[]): { args: unknown[]; borrowed: Borrowed[] } {
+function decodeArgs(encoded: EncodedArg[]): { args: unknown[]; borrowed: Borrowed[] } {
   const borrowed: Borrowed[] = [];
   try {
     const args = encoded.map((arg) => {
@@ -354,7 +366,7 @@ export function newStartBarrier(tasks: number): StartBarrier {
   return { buffer: new SharedArrayBuffer(8), tasks };
 }
 
-/** No task of this barrier waits any longer (a CPU died, or close() gave up on one): each goes on. */
+/** No task of this barrier waits any longer (a CPU's task failed or was never sent, or close() gave up on one): each goes on. */
 export function cancelStartBarrier(barrier: StartBarrier): void {
   const words = new Int32Array(barrier.buffer);
   Atomics.store(words, 1, 1);
@@ -370,7 +382,7 @@ export interface WorkerCpuData {
 /** Messages between the main thread and a CPU's worker. */
 export type ToWorker = { type: 'bind' } | ({ type: 'run'; id: number } & TaskRun) | { type: 'close' };
 export type FromWorker =
-  | { type: 'ready'; cpu: number }
+  | { type: 'ready' }
   | { type: 'start-failed'; error: SerializedError }
   | ({ type: 'done'; id: number } & ({ ok: true; cpu: number | null; value: unknown } | { ok: false; cpu: number | null; error: SerializedError }));
 
@@ -407,7 +419,7 @@ async function startTogether(barrier: StartBarrier): Promise<{ cpu: number | nul
     native.preemptEnable();
   };
   try {
-    const cpu = native.thisCpu();
+    const cpu = thisCpu();
     const words = new Int32Array(barrier.buffer);
     Atomics.add(words, 0, 1);
     Atomics.notify(words, 0);
@@ -416,7 +428,7 @@ async function startTogether(barrier: StartBarrier): Promise<{ cpu: number | nul
       const wait = waitAsync(words, 0, seen);
       if (wait.async) await wait.value;
     }
-    return { cpu: cpu < 0 ? null : cpu, unpin };
+    return { cpu, unpin };
   } catch (error) {
     unpin();
     throw error;
@@ -434,12 +446,9 @@ export async function runTask(run: TaskRun, abandoned: () => boolean = () => fal
   let borrowed: Borrowed[] = [];
   let unpin = () => {};
   try {
-    const fn = await resolveTask(run.task).catch((error: unknown) => {
-      if (run.barrier) cancelStartBarrier(run.barrier); // this CPU never starts: the others need not wait for it
-      throw error;
-    });
+    const fn = await resolveTask(run.task);
     if (run.barrier) ({ cpu, unpin } = await startTogether(run.barrier));
-    else cpu = thisCpuOrNull();
+    else cpu = thisCpu();
     if (abandoned()) throw new Error('abandoned before it started');
     const decoded = decodeArgs(run.args);
     borrowed = decoded.borrowed;
@@ -453,7 +462,3 @@ export async function runTask(run: TaskRun, abandoned: () => boolean = () => fal
   }
 }
 
-function thisCpuOrNull(): number | null {
-  const cpu = native.thisCpu();
-  return cpu < 0 ? null : cpu;
-}

@@ -19,7 +19,7 @@ export interface TsxApis {
 }
 
 /** A worker's execArgv with tsx's loader taken out, and the tsx APIs the worker registers instead. */
-export interface TsxPlan {
+interface TsxPlan {
   readonly execArgv: string[];
   readonly tsx: TsxApis;
 }

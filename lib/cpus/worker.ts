@@ -1,8 +1,10 @@
 /**
  * The body of a worker thread standing in for a CPU. It loads tsx first when the main thread asked
- * for it (./typescript), binds its CPU when the set says so (after the set has the region and its
- * own CPU), then runs tasks one after another, in the order they were sent, each as CPU 0 runs its
- * own (runTask). No user code runs on it before it is bound.
+ * for it (./typescript), binds its CPU when the set says so (once the region is set up, and the
+ * set's calling thread is bound to CPU 0 if it takes part), then runs tasks one after another, in
+ * the order they were sent, through runTask, as the calling thread runs CPU 0's when it is CPU 0.
+ * No task runs on it before it is bound; the preloads of its execArgv (`--require`, `--import`)
+ * do, as Node runs them before this script.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { native } from '../core/native';
@@ -25,7 +27,7 @@ function bind(): void {
   } catch (error) {
     return send({ type: 'start-failed', error: serializeError(error) });
   }
-  send({ type: 'ready', cpu });
+  send({ type: 'ready' });
 }
 
 port.on('message', (message: ToWorker) => {
