@@ -12,11 +12,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeBackend, region } from '../lib';
-import { DEFAULT_RACE_ROWS, schedulerStats, type RaceOptions, type RaceResult, type RaceRow, type RaceRowSpec } from '../lib/sim';
-import { formatHelp } from '../lib/cli/args';
+import { DEFAULT_RACE_ROWS, formatRaceHeader, formatRaceRow, schedulerStats, type RaceResult, type RaceRow } from '../lib/sim';
+import { UsageError, formatHelp } from '../lib/cli/args';
 import { globalHelp, main } from '../lib/cli/cli';
-import { raceCommand } from '../lib/cli/race-command';
-import { raceFormat, runRaceStreaming, type RaceModule, type RaceStreamHooks } from '../lib/cli/race-stream';
+import { parseRows, raceCommand } from '../lib/cli/race-command';
 import { sampleCommand } from '../lib/cli/sample-command';
 import { COLUMNS, HELP_COLUMNS, unfold } from '../lib/cli/text';
 
@@ -44,6 +43,27 @@ async function inProcess(args: readonly string[], each: (stream: 'out' | 'err', 
 }
 
 const tooWide = (text: string, columns: number) => text.split('\n').filter((line) => line.length > columns);
+
+/** A row of `percpu race`'s table: scenario, method (and backend, for js-add), issued, found, lost, swaps, skipped, irqs, expected, result. */
+const ROW_LINE = /^(migration|interrupts|both) +(\S+(?: gs| generic)?) +(\d+) +(\d+) +(-?\d+) +(\d+) +(\d+) +(\d+) {2}(none lost|some lost) {2}(ok|FAILED|TOO FEW)$/;
+
+/**
+ * A line of the table read back into the RaceRow fields it shows (the backend, where the line does
+ * not show it, is `backend`), and checked to be formatRaceRow() of them: the command prints each
+ * row through formatRaceRow.
+ */
+function readRow(line: string, backend: string): RaceRow {
+  const match = ROW_LINE.exec(line);
+  assert.ok(match !== null, `not a row of the table: ${line}`);
+  const [, scenario, column, issued, found, lost, swaps, skipped, irqs, expected, result] = match;
+  const [method, shown] = column!.split(' ');
+  const row = {
+    scenario, method, backend: shown ?? backend, label: '', issued: Number(issued), found: Number(found), lost: Number(lost),
+    migrations: Number(swaps), skipped: Number(skipped), interrupts: Number(irqs), seconds: 0, expected, enough: result !== 'TOO FEW', ok: result === 'ok',
+  } as RaceRow;
+  assert.equal(formatRaceRow(row), line);
+  return row;
+}
 
 describe('percpu --help, --version and help', function () {
   const COMMANDS = [sampleCommand, raceCommand];
@@ -134,11 +154,13 @@ describe('percpu: usage errors exit 2 with one line on stderr, nothing on stdout
     ),
     [['race', '--rows', 'hasOwnProperty:raw'], race("--rows: no scenario 'hasOwnProperty' (row 'hasOwnProperty:raw'); scenarios: migration, interrupts, both")],
     [['race', '--rows', 'both:raw:x'], race("--rows: no backend 'x' (row 'both:raw:x'); backends: gs, generic")],
+    [['race', '--rows', 'migration:raw:other'], race("--rows: no backend 'other' (row 'migration:raw:other'); backends: gs, generic")],
     [['race', '--rows', 'interrupts:js-rmw'], race("--rows: 'interrupts:js-rmw' has no exact outcome; under interrupts: gs, raw, guard, irqsave, js-add")],
     [['race', '--rows', 'both:js-guard'], race("--rows: 'both:js-guard' has no exact outcome; under both: gs, raw, guard, irqsave, js-add")],
     [['race', '--rows', 'interrupts:js-add:generic'], race("--rows: 'interrupts:js-add:generic' has no exact outcome; under interrupts on generic: raw, guard, irqsave")],
     [['race', '--rows', 'migration:gs:generic'], race("--rows: 'migration:gs:generic' has no exact outcome; under migration on generic: raw, guard, irqsave, js-add, js-rmw, js-guard")],
     [['race', '--rows', 'migration:raw,bogus'], race("--rows: 'bogus' is not a row (scenario:method[:gs|generic], e.g. migration:raw)")],
+    [['race', '--rows', 'both:js-add:generic'], race("--rows: 'both:js-add:generic' has no exact outcome; under both on generic: raw, guard, irqsave")],
     [['race', '--seconds', '0'], race("--seconds takes a number above 0 and at most 600, not '0'")],
     [['race', '--seconds', 'abc'], race("--seconds takes a number above 0 and at most 600, not 'abc'")],
     [['race', '--seconds', '601'], race("--seconds takes a number above 0 and at most 600, not '601'")],
@@ -164,6 +186,16 @@ describe('percpu: usage errors exit 2 with one line on stderr, nothing on stdout
       assert.deepEqual(await inProcess(args), { status: 2, out: [], err: [line] }, `percpu ${args.join(' ')}`);
     }
     assert.deepEqual({ region: region(), scheduler: schedulerStats() }, before);
+  });
+
+  it('--rows is read by parseRows: scenario:method[:gs|generic] items; not a row, a UsageError', function () {
+    assert.deepEqual(parseRows('migration:raw,interrupts:js-add:gs'), [
+      { scenario: 'migration', method: 'raw' },
+      { scenario: 'interrupts', method: 'js-add', backend: 'gs' },
+    ]);
+    for (const text of ['bogus', 'migration:', 'migration:raw:gs:x', 'migration:raw:other', '']) {
+      assert.throws(() => parseRows(text), UsageError, text);
+    }
   });
 
   it('through bin/percpu.js: exit status 2, the same line, nothing on stdout, no stack', function () {
@@ -239,10 +271,12 @@ describe('percpu race', function () {
   it('prints each row as it finishes, progress on stderr before it (in this process: the scheduler counts swaps as lines print)', async function () {
     const rows = ['migration:guard', 'migration:irqsave', 'migration:js-add'];
     const swapsWhenPrinted: number[] = [];
+    const events: string[] = [];
     let progressBeforeFirstRow = false;
     const start = schedulerStats().migrations;
-    const run = await inProcess(['race', '--rows', rows.join(','), '--seconds', '0.05'], (stream) => {
+    const run = await inProcess(['race', '--rows', rows.join(','), '--seconds', '0.05'], (stream, line) => {
       const swaps = schedulerStats().migrations - start;
+      events.push(`${stream} ${line}`);
       if (stream === 'out') swapsWhenPrinted.push(swaps);
       else if (swaps === 0) progressBeforeFirstRow = true;
     });
@@ -255,9 +289,22 @@ describe('percpu race', function () {
     assert.equal(swapsWhenPrinted[0], 0);
     assert.ok(progressBeforeFirstRow, 'no progress on stderr before the first row finished');
     assert.ok(run.out.includes(`${rows.length} rows as expected, 0 not.`), run.out.join('\n'));
+    // The introduction, then formatRaceHeader(), then formatRaceRow(row) for each row, in order;
+    // runRace's progress for each row (its index of the total) comes before the row's line.
+    const here = region()!.backend;
+    assert.deepEqual(run.out.slice(3, 5), ['', formatRaceHeader()]);
+    const printed = run.out.slice(5, 5 + rows.length).map((line) => readRow(line, here));
+    assert.deepEqual(printed.map((r) => `${r.scenario}:${r.method}`), rows);
+    assert.equal(run.out[5 + rows.length], '');
+    const progress = rows.map((row, i) => `err row ${i + 1}/${rows.length}: ${row.replace(':', ' ')}${row.endsWith('js-add') ? ` ${here}` : ''}`);
+    assert.deepEqual(
+      events.filter((event) => /^err row \d/.test(event) || ROW_LINE.test(event.slice(4))),
+      rows.flatMap((_, i) => [progress[i], `out ${run.out[5 + i]}`]),
+    );
   });
 
-  it('the whole race, as text: every line within 100 columns, every row as expected, exit 0', function () {
+  it('the whole race, as text: every line within 100 columns, a row per race as formatRaceRow prints it, every row as expected, exit 0', function () {
+    // PERCPU_BACKEND as this run has it: the rows for the other backend run in a child, so both runs print every row.
     const run = percpu(['race', '--seconds', '0.25', '--min-migrations', '10', '--min-interrupts', '50']);
     assert.equal(run.status, 0, run.stdout + run.stderr);
     assert.deepEqual(tooWide(run.stdout, COLUMNS), []);
@@ -268,74 +315,24 @@ describe('percpu race', function () {
       `this process: ${describeBackend(region()!)}`,
       'migration: swaps attempted at 1000 Hz; interrupts: 1000 Hz per thread; generic window 1000 ns',
     ]);
-    const header = raceFormat().header();
-    assert.deepEqual(table!.slice(0, header.length), header);
-    assert.ok(table!.length > header.length);
-    assert.equal(summary![0], `${DEFAULT_RACE_ROWS.length} rows as expected, 0 not.`);
+    assert.equal(table![0], formatRaceHeader());
+    const lines = table!.slice(1);
     assert.equal(DEFAULT_RACE_ROWS.length, 15);
+    assert.equal(lines.length, DEFAULT_RACE_ROWS.length, run.stdout);
+    assert.equal(lines.filter((line) => ROW_LINE.test(line)).length, 15, run.stdout);
+    for (const line of lines) {
+      assert.ok(line.length <= 100, line);
+      const row = readRow(line, region()!.backend);
+      assert.equal(row.ok, true, line);
+      assert.equal(row.issued - row.found, row.lost, line);
+      assert.equal(row.expected === 'none lost', row.lost === 0, line);
+    }
+    assert.equal(summary![0], `${DEFAULT_RACE_ROWS.length} rows as expected, 0 not.`);
     assert.match(summary![1]!, /^swaps made: \d+ per second on average over the rows that migrate\.$/);
     assert.match(summary![2]!, /^scheduler checks: \d+ in the handlers after swaps \(.*\), \d+ of the whole table; 0 failed, 0 violations, 0 signals on threads not taking part\.$/);
     assert.equal(summary![3], 'JS num().add() on generic is not raced against interrupts: the addon holds preemption off around it, not interrupts.');
     assert.equal(summary!.length, 4);
   });
-});
-
-describe('percpu race: the streaming adapter (runRace with onRow/onProgress)', function () {
-  const row = (spec: RaceRowSpec, n: number): RaceRow => ({
-    scenario: spec.scenario,
-    method: spec.method,
-    backend: spec.backend ?? 'gs',
-    label: `label ${n}`,
-    issued: 100 * n,
-    found: 100 * n,
-    lost: 0,
-    migrations: n,
-    skipped: 0,
-    interrupts: 0,
-    seconds: 0.5,
-    expected: 'none lost',
-    enough: true,
-    ok: true,
-  });
-  const result = (rows: RaceRow[], n: number): RaceResult => ({
-    threads: 4, seconds: 0.5, minMigrations: 1, minInterrupts: 1, maxSeconds: 60, migrateHz: 1000, irqHz: 1000, windowNs: 1000,
-    backend: 'gs (test)',
-    rows,
-    safety: { handlerChecks: 2 * n, tableChecks: n, checkFailures: 0, violations: 0, strays: 0 },
-  });
-  const specs: RaceRowSpec[] = [{ scenario: 'migration', method: 'raw' }, { scenario: 'interrupts', method: 'guard' }, { scenario: 'migration', method: 'js-add', backend: 'generic' }];
-  const recorder = () => {
-    const events: string[] = [];
-    const hooks: RaceStreamHooks = {
-      onRow: (r, index, total) => events.push(`row ${r.scenario}:${r.method} ${index}/${total}`),
-      onProgress: (message) => events.push(`progress ${message}`),
-    };
-    return { events, hooks };
-  };
-
-  it('with a runRace that streams, passes the hooks and the options to it, and uses its formatters', async function () {
-    const calls: RaceOptions[] = [];
-    const streaming: RaceModule = {
-      runRace: async (options: RaceOptions & Partial<RaceStreamHooks> = {}) => {
-        calls.push(options);
-        options.onProgress!('starting');
-        const rows = specs.map((spec, i) => row(spec, i + 1));
-        rows.forEach((r, i) => options.onRow!(r, i, rows.length));
-        return result(rows, 6);
-      },
-      formatRaceRow: (r: RaceRow) => `ROW ${r.label}`,
-      formatRaceHeader: () => 'HEAD 1\nHEAD 2',
-    };
-    const { events, hooks } = recorder();
-    const done = await runRaceStreaming({ seconds: 0.5, rows: specs }, hooks, streaming);
-    assert.equal(calls.length, 1);
-    assert.deepEqual(calls[0], { seconds: 0.5, rows: specs, ...hooks });
-    assert.deepEqual(events, ['progress starting', 'row migration:raw 0/3', 'row interrupts:guard 1/3', 'row migration:js-add 2/3']);
-    assert.equal(done.rows.length, 3);
-    const format = raceFormat(streaming);
-    assert.deepEqual([format.header(), format.row(done.rows[1]!)], [['HEAD 1', 'HEAD 2'], ['ROW label 2']]);
-  });
-
 });
 
 describe('percpu: a reader that goes away', function () {

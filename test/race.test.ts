@@ -9,8 +9,6 @@
  * backend) run in a child process that streams them back, so both runs check every row.
  */
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import * as path from 'node:path';
 import { PerCpuRangeError, PerCpuTypeError, region, thisCpu, type BackendName } from '../lib';
 import {
   RACE_TABLE_WIDTH,
@@ -27,10 +25,9 @@ import {
   type RaceRow,
   type RaceRowSpec,
 } from '../lib/sim';
-import { decodeRows } from '../lib/sim/race';
+import { checkRaceRow } from '../lib/sim/race';
 import { ALL_CPUS, assertRejectsCode, assertThrowsCode, taskOf, withCpuSet } from './helpers';
 
-const BIN = path.join(__dirname, '..', '..', 'bin', 'percpu.js');
 const SECONDS = 0.3;
 /** Each row runs on (after SECONDS) until at least this many swaps and interrupts happened. */
 const MIN_MIGRATIONS = 10;
@@ -130,8 +127,17 @@ describe('race: updates issued against updates found, per method', function () {
       'ERR_PERCPU_INVALID_ARG',
     );
     assertThrowsCode(() => raceExpectation({ scenario: 'interrupts', method: 'js-rmw' }, 'gs'), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+    assertThrowsCode(() => raceExpectation({ scenario: 'migration', method: 'gs' }, 'generic'), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
+    // The backend a row must run on: the one it names, else the one its method needs under its scenario.
+    assert.deepEqual(
+      [{ scenario: 'migration', method: 'raw' }, { scenario: 'migration', method: 'js-add', backend: 'generic' }, { scenario: 'both', method: 'js-add' }, { scenario: 'interrupts', method: 'gs' }]
+        .map((spec) => checkRaceRow(spec as RaceRowSpec)),
+      [undefined, 'generic', 'gs', 'gs'],
+    );
+    assertThrowsCode(() => checkRaceRow({ scenario: 'both', method: 'js-add', backend: 'generic' }), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
     await assert.rejects(runRace({ seconds: 0 }), (e: unknown) => e instanceof PerCpuRangeError);
     await assert.rejects(runRace({ threads: 1 }), (e: unknown) => e instanceof PerCpuRangeError);
+    await assert.rejects(runRace({ minMigrations: 1e9 + 1 }), (e: unknown) => e instanceof PerCpuRangeError);
     await assert.rejects(runRace({ threads: 5 }), (e: unknown) => e instanceof PerCpuRangeError); // the region has 4 CPUs
   });
 
@@ -193,20 +199,14 @@ describe('race: updates issued against updates found, per method', function () {
     await withCpuSet(4, async (set) => assert.deepEqual(await set.onEachCpu(taskOf('whoAmI')), ALL_CPUS));
   });
 
-  it('refuses callbacks that are not functions, and rows text that is not scenario:method[:backend], before anything starts', async function () {
+  it('refuses callbacks that are not functions, and rows for another backend than their method needs, before anything starts', async function () {
     for (const bad of [1, 'row', {}, null]) {
       await assertRejectsCode(() => runRace({ onRow: bad as never }), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
       await assertRejectsCode(() => runRace({ onProgress: bad as never }), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
     }
     // The gs method on another backend is refused here, not in the child process that would run it.
     await assertRejectsCode(() => runRace({ rows: [{ scenario: 'migration', method: 'gs', backend: 'generic' }] }), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
-    for (const text of ['bogus', 'migration:', 'migration:raw:gs:x', 'migration:raw:other', '']) {
-      assertThrowsCode(() => decodeRows(text), PerCpuTypeError, 'ERR_PERCPU_INVALID_ARG');
-    }
-    assert.deepEqual(decodeRows('migration:raw,interrupts:js-add:gs'), [
-      { scenario: 'migration', method: 'raw' },
-      { scenario: 'interrupts', method: 'js-add', backend: 'gs' },
-    ]);
+    // Rows as text (`percpu race --rows`): parseRows, in cli.test.ts.
   });
 
   it('the table fits 100 columns: the header, rows with the largest counts, the legend', function () {
@@ -229,23 +229,5 @@ describe('race: updates issued against updates found, per method', function () {
     }
   });
 
-  it('npx percpu race prints a row per race as formatRaceRow does, every row as expected, and exits 0', function () {
-    const run = spawnSync(process.execPath, [BIN, 'race', '--seconds', '0.25'], {
-      env: { ...process.env, PERCPU_BACKEND: undefined },
-      encoding: 'utf8',
-    });
-    assert.equal(run.status, 0, run.stdout + run.stderr);
-    const lines = run.stdout.split('\n');
-    assert.ok(lines.includes(formatRaceHeader()), run.stdout);
-    const pattern = /^(migration|interrupts|both) +(\S+(?: gs| generic)?) +(\d+) +(\d+) +(-?\d+) +(\d+) +(\d+) +(\d+)  (none lost|some lost)  (ok|FAILED|TOO FEW)$/;
-    const rows = lines.filter((line) => pattern.test(line));
-    assert.equal(rows.length, 15, run.stdout);
-    for (const line of rows) {
-      assert.ok(line.length <= 100, line);
-      const [, , , issued, found, lost, , , , expected, result] = pattern.exec(line)!;
-      assert.equal(result, 'ok', line);
-      assert.equal(Number(issued) - Number(found), Number(lost), line);
-      assert.equal(expected === 'none lost', Number(lost) === 0, line);
-    }
-  });
+  // `npx percpu race`, the whole default race as text: cli.test.ts.
 });

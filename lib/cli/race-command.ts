@@ -2,51 +2,39 @@
  * `percpu race`: what migration and interrupts do to each per-CPU update method (lib/sim/race.ts),
  * each row printed as it finishes.
  */
-import { BackendUnavailableError, PerCpuTypeError } from '../core/errors';
-import { BACKENDS, describeBackend, region, setup, type BackendName } from '../core/region';
-import { RACE_METHODS, RACE_SCENARIOS, raceExpectation, raceOk, type RaceMethod, type RaceOptions, type RaceResult, type RaceRowSpec, type RaceScenario } from '../sim/race';
+import { PerCpuTypeError } from '../core/errors';
+import { describeBackend } from '../core/region';
+import {
+  ALL_DEFAULT_RACE_ROWS,
+  RACE_METHODS,
+  RACE_NUMBERS,
+  RACE_SCENARIOS,
+  checkRaceRow,
+  formatRaceHeader,
+  formatRaceRow,
+  neededBackend,
+  raceMethodDescription,
+  raceMethodsUnder,
+  raceOk,
+  raceRegion,
+  runRace,
+  type RaceMethod,
+  type RaceNumber,
+  type RaceOptions,
+  type RaceResult,
+  type RaceRowSpec,
+  type RaceScenario,
+} from '../sim/race';
 import { BACKEND_OPTION, EXIT, HELP_OPTION, UsageError, backendOption, helpColumns, positiveNumber, wholeNumber, type Command, type OptionValues, type Output } from './args';
-import { raceFormat, runRaceStreaming } from './race-stream';
 import { fold } from './text';
-
-/** What each method does, for the help. */
-const METHOD_HELP: Record<RaceMethod, string> = {
-  gs: 'native this_cpu_add: one add %reg,%gs:(off) (the gs backend only)',
-  raw: 'native generic, nothing held off (raw_cpu_add): pointer, load, window, store',
-  guard: 'the same in a CpuGuard (preempt off): safe from migration, not from interrupts',
-  irqsave: 'the same with interrupts off (local_irq_save)',
-  'js-add': 'JS num().add(1n) (under interrupts: on the gs backend)',
-  'js-rmw': 'JS thisCpu(), readRemote, writeRemote, no guard',
-  'js-guard': 'JS getMut(new CpuGuard()).with(slot => slot.value += 1n)',
-};
 
 const isScenario = (text: string): text is RaceScenario => (RACE_SCENARIOS as readonly string[]).includes(text);
 const isMethod = (text: string): text is RaceMethod => (RACE_METHODS as readonly string[]).includes(text);
 
-/** True when the row has an exact expected outcome on its backend (or, if it names none, on one). */
-function hasOutcome(spec: RaceRowSpec): boolean {
-  if (spec.method === 'gs' && spec.backend === 'generic') return false; // the gs loop needs GS set
-  return (spec.backend === undefined ? (['gs', 'generic'] as const) : [spec.backend]).some((backend) => {
-    try {
-      raceExpectation(spec, backend);
-      return true;
-    } catch (error) {
-      if (error instanceof PerCpuTypeError) return false;
-      throw error;
-    }
-  });
-}
-
-/** The methods a scenario can race with an exact outcome. */
-const methodsUnder = (scenario: RaceScenario, backend?: BackendName): RaceMethod[] =>
-  RACE_METHODS.filter((method) => hasOutcome({ scenario, method, ...(backend === undefined ? {} : { backend }) }));
-
-/** The backend a row must run on whatever this process's is (as runRace decides), if any. */
-function requiredBackend(spec: RaceRowSpec): BackendName | undefined {
-  return spec.backend ?? (spec.method === 'gs' || (spec.method === 'js-add' && spec.scenario !== 'migration') ? 'gs' : undefined);
-}
-
-/** --rows: scenario:method[:gs|generic],... Every mistake names the row and what it could be. */
+/**
+ * --rows: scenario:method[:gs|generic],... Every mistake names the row and what it could be. The
+ * syntax is checked here, the rest by runRace's own checkRaceRow (before anything starts).
+ */
 export function parseRows(text: string): RaceRowSpec[] {
   return text.split(',').map((item) => {
     const [scenario, method, backend, ...rest] = item.split(':');
@@ -63,31 +51,42 @@ export function parseRows(text: string): RaceRowSpec[] {
       throw new UsageError(`--rows: no backend '${backend}' (row '${item}'); backends: gs, generic`);
     }
     const spec: RaceRowSpec = { scenario, method, ...(backend === undefined ? {} : { backend }) };
-    if (!hasOutcome(spec)) {
+    try {
+      checkRaceRow(spec); // a row that needs a backend this build lacks: BackendUnavailableError, exit status 1
+    } catch (error) {
+      if (!(error instanceof PerCpuTypeError)) throw error;
       const on = backend === undefined ? '' : ` on ${backend}`;
-      throw new UsageError(`--rows: '${item}' has no exact outcome; under ${scenario}${on}: ${methodsUnder(scenario, backend).join(', ')}`);
-    }
-    const needs = requiredBackend(spec);
-    if (needs !== undefined && !BACKENDS.includes(needs)) {
-      throw new BackendUnavailableError(`the ${scenario} ${method} race needs the ${needs} backend, which this build of percpu lacks`);
+      throw new UsageError(`--rows: '${item}' has no exact outcome; under ${scenario}${on}: ${raceMethodsUnder(scenario, backend).join(', ')}`);
     }
     return spec;
   });
 }
 
-type Numbers = Required<Pick<RaceOptions, 'seconds' | 'migrateHz' | 'irqHz' | 'threads' | 'windowNs' | 'minMigrations' | 'minInterrupts' | 'maxSeconds'>>;
+type Numbers = Required<Pick<RaceOptions, RaceNumber>>;
 
-/** The numeric options: runRace's option, its default (runRace's), how the text is read, the help. */
-const NUMBER_OPTIONS: readonly { key: keyof Numbers; name: string; value: string; default: number; parse(flag: string, text: string): number; help: string }[] = [
-  { key: 'seconds', name: 'seconds', value: 'S', default: 0.5, parse: (f, t) => positiveNumber(f, t, 600), help: 'seconds per row, at most 600' },
-  { key: 'migrateHz', name: 'rate', value: 'HZ', default: 1000, parse: (f, t) => positiveNumber(f, t, 100_000), help: 'swaps per second the scheduler attempts, at most 100000' },
-  { key: 'irqHz', name: 'irq-rate', value: 'HZ', default: 1000, parse: (f, t) => positiveNumber(f, t, 100_000), help: 'interrupts per second to each thread, at most 100000' },
-  { key: 'threads', name: 'threads', value: 'N', default: 4, parse: (f, t) => wholeNumber(f, t, 2, 1024), help: 'bound worker threads, 2 to 1024' },
-  { key: 'windowNs', name: 'window', value: 'NS', default: 1000, parse: (f, t) => wholeNumber(f, t, 0, 1e7), help: "the native generic loops' window between load and store, 0 to 10000000" },
-  { key: 'minMigrations', name: 'min-migrations', value: 'N', default: 1, parse: (f, t) => wholeNumber(f, t, 0, 1e9), help: 'after S seconds a row runs on until the scheduler has made this many swaps, at most 1000000000' },
-  { key: 'minInterrupts', name: 'min-interrupts', value: 'N', default: 1, parse: (f, t) => wholeNumber(f, t, 0, 1e9), help: 'and until the threads have taken this many interrupts, at most 1000000000' },
-  { key: 'maxSeconds', name: 'max-seconds', value: 'S', default: 60, parse: (f, t) => positiveNumber(f, t, 3600), help: 'the longest a row may run waiting for them, at most 3600' },
+/** The numeric options: runRace's option, its name here, and the help; the default and range are RACE_NUMBERS'. */
+const NUMBER_OPTIONS: readonly { key: RaceNumber; name: string; value: string; help: string }[] = [
+  { key: 'seconds', name: 'seconds', value: 'S', help: 'seconds per row' },
+  { key: 'migrateHz', name: 'rate', value: 'HZ', help: 'swaps per second the scheduler attempts' },
+  { key: 'irqHz', name: 'irq-rate', value: 'HZ', help: 'interrupts per second to each thread' },
+  { key: 'threads', name: 'threads', value: 'N', help: 'bound worker threads' },
+  { key: 'windowNs', name: 'window', value: 'NS', help: "the native generic loops' window between load and store" },
+  { key: 'minMigrations', name: 'min-migrations', value: 'N', help: 'after S seconds a row runs on until the scheduler has made this many swaps' },
+  { key: 'minInterrupts', name: 'min-interrupts', value: 'N', help: 'and until the threads have taken this many interrupts' },
+  { key: 'maxSeconds', name: 'max-seconds', value: 'S', help: 'the longest a row may run waiting for them' },
 ];
+
+/** An option's value from its text, in RACE_NUMBERS' range. */
+function parseNumber(key: RaceNumber, name: string, text: string): number {
+  const { kind, min, max } = RACE_NUMBERS[key];
+  return kind === 'positive' ? positiveNumber(name, text, max) : wholeNumber(name, text, min, max);
+}
+
+/** An option's range and default, for the help. */
+function numberHelp(key: RaceNumber): string {
+  const { kind, min, max, default: fallback } = RACE_NUMBERS[key];
+  return `${kind === 'positive' ? `at most ${max}` : `${min} to ${max}`} (default ${fallback})`;
+}
 
 /** runRace's options from the command line, every number given (the default where the line has none). */
 function raceOptions(values: OptionValues): RaceOptions & Numbers {
@@ -96,9 +95,9 @@ function raceOptions(values: OptionValues): RaceOptions & Numbers {
     return typeof value === 'string' ? value : undefined;
   };
   const numbers = Object.fromEntries(
-    NUMBER_OPTIONS.map((option) => {
-      const given = text(option.name);
-      return [option.key, given === undefined ? option.default : option.parse(option.name, given)];
+    NUMBER_OPTIONS.map(({ key, name }) => {
+      const given = text(name);
+      return [key, given === undefined ? RACE_NUMBERS[key].default : parseNumber(key, name, given)];
     }),
   ) as Numbers;
   if (numbers.seconds > numbers.maxSeconds) {
@@ -143,15 +142,15 @@ function conclusion(result: RaceResult): string[] {
 async function run(values: OptionValues, output: Output): Promise<number> {
   const options = raceOptions(values);
   const json = values.has('json');
-  // Set up here (runRace would, the same way) so that the backend is known before the first row.
-  const info = region() ?? setup({ cpus: options.threads, ...(options.backend === undefined ? {} : { backend: options.backend }) });
-  const format = raceFormat();
+  // The region runRace will run in, set up now (as runRace would) so that the backend is known before the first row.
+  const info = raceRegion(options.threads, options.backend);
   if (!json) {
-    for (const line of [...introduction({ ...options, backend: describeBackend(info) }), '', ...format.header()]) output.out(line);
+    for (const line of [...introduction({ ...options, backend: describeBackend(info) }), '', formatRaceHeader()]) output.out(line);
   }
-  const result = await runRaceStreaming(options, {
+  const result = await runRace({
+    ...options,
     onRow: (row) => {
-      if (!json) for (const line of format.row(row)) output.out(line);
+      if (!json) output.out(formatRaceRow(row));
     },
     onProgress: (message) => {
       for (const line of fold(message)) output.err(line);
@@ -163,9 +162,15 @@ async function run(values: OptionValues, output: Output): Promise<number> {
 }
 
 function rowsHelp(): string {
-  const scenarios = RACE_SCENARIOS.map((scenario) => [scenario, methodsUnder(scenario).join(' ')] as const);
-  return ['rows (scenario: its methods):', ...helpColumns(scenarios), '', 'methods:', ...helpColumns(RACE_METHODS.map((m) => [m, METHOD_HELP[m]]))].join('\n');
+  const scenarios = RACE_SCENARIOS.map((scenario) => [scenario, raceMethodsUnder(scenario).join(' ')] as const);
+  const methods = RACE_METHODS.map((method) => [method, raceMethodDescription(method)] as const);
+  return ['rows (scenario: its methods):', ...helpColumns(scenarios), '', 'methods:', ...helpColumns(methods)].join('\n');
 }
+
+/** The default rows: how many, and how many a build without the gs backend runs. */
+const DEFAULT_ROWS_HELP =
+  `the ${ALL_DEFAULT_RACE_ROWS.length} rows of percpu/sim's DEFAULT_RACE_ROWS, ` +
+  `${ALL_DEFAULT_RACE_ROWS.filter((row) => neededBackend(row) !== 'gs').length} on a build without gs`;
 
 export const raceCommand: Command = {
   name: 'race',
@@ -178,8 +183,8 @@ export const raceCommand: Command = {
     'and interrupts, and whether that is what the method must give (none lost, or some lost). Rows that need ' +
     'the other backend run in a child process. Progress goes to stderr.',
   options: [
-    { name: 'rows', value: 'LIST', help: 'only these rows, comma-separated, each scenario:method[:gs|generic] (default: every row below that this build can run)' },
-    ...NUMBER_OPTIONS.map((o) => ({ name: o.name, value: o.value, help: `${o.help} (default ${o.default})` })),
+    { name: 'rows', value: 'LIST', help: `only these rows, comma-separated, each scenario:method[:gs|generic] (default: ${DEFAULT_ROWS_HELP})` },
+    ...NUMBER_OPTIONS.map((o) => ({ name: o.name, value: o.value, help: `${o.help}, ${numberHelp(o.key)}` })),
     BACKEND_OPTION,
     { name: 'json', help: 'print one JSON document instead (a RaceResult of percpu/sim): the options, backend, rows and safety' },
     HELP_OPTION,

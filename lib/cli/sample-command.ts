@@ -1,9 +1,7 @@
 /** `percpu sample`: the Rust sample module's checks on worker-thread CPUs (sample.ts). */
+import { MAX_CPUS } from '../core/region';
 import { BACKEND_OPTION, EXIT, HELP_OPTION, backendOption, wholeNumber, type Command } from './args';
 import { runSample, type SampleOptions } from './sample';
-
-/** The most CPUs a region has (native/core/region.h kMaxCpus). */
-const MAX_CPUS = 1024;
 
 export const sampleCommand: Command = {
   name: 'sample',

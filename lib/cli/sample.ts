@@ -5,7 +5,7 @@
 import { fastPath } from '../core/native';
 import { CpuSet } from '../cpus/cpuset';
 import { DynamicPerCpu } from '../core/percpu';
-import { region, stats, type BackendChoice, type BackendName } from '../core/region';
+import { describeBackend, region, stats, type BackendChoice, type BackendName, type RegionInfo } from '../core/region';
 import type * as SampleTasks from './sample-tasks';
 import { task } from '../cpus/task';
 import { NUMERIC_TYPES, type NumericType } from '../core/types';
@@ -146,7 +146,7 @@ export async function runSample(options: SampleOptions = {}): Promise<SampleResu
   log('');
   for (const line of formatChecks(result)) log(line);
   log('');
-  for (const line of formatSummary(result)) log(line);
+  for (const line of formatSummary(result, info)) log(line);
   return result;
 }
 
@@ -169,10 +169,10 @@ export function formatChecks(result: SampleResult): string[] {
   return [tableLine(rows[0]!, columns), tableRule(columns), ...rows.slice(1).map((cells) => tableLine(cells, columns))];
 }
 
-/** The last lines: the backend, num()'s path, and the counts (the very last line). */
-export function formatSummary(result: SampleResult): string[] {
+/** The last lines: the backend (the region's that ran), num()'s path, and the counts (the very last line). */
+export function formatSummary(result: SampleResult, info: RegionInfo): string[] {
   return [
-    ...fold(`backend: ${result.backend} (${result.backendReason})`),
+    ...fold(`backend: ${describeBackend(info)}`),
     ...fold(`num() through: ${result.numPath}`),
     `percpu sample on ${result.cpus} CPUs, ${result.backend}: ${result.passed} checks passed, ${result.failed} failed`,
   ];

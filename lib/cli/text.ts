@@ -39,14 +39,12 @@ export function unfold(lines: string, indent = FOLD_INDENT): string {
 
 export interface Column {
   readonly width: number;
-  /** Numbers align right. */
-  readonly right?: boolean;
 }
 
 /** One table line: cells padded to their columns, two spaces apart, no trailing spaces. */
 export function tableLine(cells: readonly string[], columns: readonly Column[]): string {
   return cells
-    .map((cell, i) => (columns[i]!.right ? cell.padStart(columns[i]!.width) : cell.padEnd(columns[i]!.width)))
+    .map((cell, i) => cell.padEnd(columns[i]!.width))
     .join('  ')
     .trimEnd();
 }
@@ -57,6 +55,6 @@ export function tableRule(columns: readonly Column[]): string {
 }
 
 /** Columns as wide as the widest of their cells (header included). */
-export function measure(rows: readonly (readonly string[])[], right: ReadonlySet<number> = new Set()): Column[] {
-  return rows[0]!.map((_, i) => ({ width: Math.max(...rows.map((row) => row[i]!.length)), right: right.has(i) }));
+export function measure(rows: readonly (readonly string[])[]): Column[] {
+  return rows[0]!.map((_, i) => ({ width: Math.max(...rows.map((row) => row[i]!.length)) }));
 }

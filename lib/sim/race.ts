@@ -31,7 +31,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { BackendUnavailableError, ConflictError, PerCpuRangeError, PerCpuTypeError, describeThrown } from '../core/errors';
 import { definePerCpu } from '../core/percpu';
-import { BACKENDS, describeBackend, region, setup, type BackendChoice, type BackendName } from '../core/region';
+import { BACKENDS, MAX_CPUS, describeBackend, region, setup, type BackendChoice, type BackendName, type RegionInfo } from '../core/region';
 import { CpuSet } from '../cpus/cpuset';
 import { tasks } from '../cpus/task';
 import { schedulerStats, startScheduler, stopScheduler, type SchedulerStats } from './scheduler';
@@ -50,40 +50,88 @@ export type RaceExpectation = 'none lost' | 'some lost';
 export interface RaceRowSpec {
   readonly scenario: RaceScenario;
   readonly method: RaceMethod;
-  /** The backend of the process the row runs in. Default: gs for the gs method, else this process's. */
+  /**
+   * The backend of the process the row runs in. Default: the one its method needs under its
+   * scenario (gs for the gs method, and for js-add under interrupts or both), else this process's.
+   */
   readonly backend?: BackendName;
 }
 
-interface MethodInfo {
-  readonly label: string;
-  /** The native loop (native/scheduler.cc RaceMethod), for native methods. */
-  readonly loop?: number;
+/** A method under one scenario: what it must give, and the one backend on which it does, if only one. */
+interface Outcome {
+  readonly expect: RaceExpectation;
   readonly needs?: BackendName;
-  readonly expect: Partial<Record<RaceScenario, RaceExpectation>>;
 }
 
-const ALL_NONE = { migration: 'none lost', interrupts: 'none lost', both: 'none lost' } as const;
+interface MethodInfo {
+  /** RaceRow.label. */
+  readonly label: string;
+  /** What it does, in a line: the legend's (formatRaceLegend) and `percpu race --help`'s. */
+  readonly description: string;
+  /** The native loop (native/sim/race_loops.cc RaceMethod), for native methods. */
+  readonly loop?: number;
+  /** The scenarios with an exact outcome; a scenario not here has none (the row is refused). */
+  readonly under: Partial<Record<RaceScenario, Outcome>>;
+}
+
+const outcomes = (migration: RaceExpectation, interrupts: RaceExpectation, both: RaceExpectation, needs?: BackendName) => {
+  const on = needs === undefined ? {} : { needs };
+  return { migration: { expect: migration, ...on }, interrupts: { expect: interrupts, ...on }, both: { expect: both, ...on } };
+};
 
 const METHODS: Record<RaceMethod, MethodInfo> = {
-  gs: { label: 'native gs: this_cpu_add, add %reg,%gs:(off)', loop: 0, needs: 'gs', expect: ALL_NONE },
+  gs: {
+    label: 'native gs: this_cpu_add, add %reg,%gs:(off)',
+    description: 'native this_cpu_add: one add %reg,%gs:(off) (the gs backend only)',
+    loop: 0,
+    under: outcomes('none lost', 'none lost', 'none lost', 'gs'),
+  },
   raw: {
     label: 'native generic, no guard (raw_cpu_add)',
+    description: "native generic, nothing held off (raw_cpu_add): this CPU's pointer, load, window, store",
     loop: 1,
-    expect: { migration: 'some lost', interrupts: 'some lost', both: 'some lost' },
+    under: outcomes('some lost', 'some lost', 'some lost'),
   },
   guard: {
     label: 'native generic in a CpuGuard (preempt off)',
+    description: 'native generic in a CpuGuard (preemption off): safe from migration, not from interrupts',
     loop: 2,
-    expect: { migration: 'none lost', interrupts: 'some lost', both: 'some lost' },
+    under: outcomes('none lost', 'some lost', 'some lost'),
   },
-  irqsave: { label: 'native generic, irqs off (local_irq_save)', loop: 3, expect: ALL_NONE },
-  'js-add': { label: 'JS num().add(1n)', expect: { migration: 'none lost' } },
-  'js-rmw': { label: 'JS thisCpu()+readRemote+writeRemote, no guard', expect: { migration: 'some lost' } },
-  'js-guard': { label: 'JS getMut(new CpuGuard()).with(+= 1n)', expect: { migration: 'none lost' } },
+  irqsave: {
+    label: 'native generic, irqs off (local_irq_save)',
+    description: 'native generic with interrupts off (local_irq_save)',
+    loop: 3,
+    under: outcomes('none lost', 'none lost', 'none lost'),
+  },
+  'js-add': {
+    label: 'JS num().add(1n)',
+    description: 'JS num().add(1n): gs, one instruction; generic, preemption held off (not interrupts)',
+    // Under interrupts only gs is exact: on generic the addon holds preemption off, not interrupts.
+    under: { migration: { expect: 'none lost' }, interrupts: { expect: 'none lost', needs: 'gs' }, both: { expect: 'none lost', needs: 'gs' } },
+  },
+  'js-rmw': {
+    label: 'JS thisCpu()+readRemote+writeRemote, no guard',
+    description: 'JS thisCpu(), then readRemote() and writeRemote(), no guard',
+    under: { migration: { expect: 'some lost' } },
+  },
+  'js-guard': {
+    label: 'JS getMut(new CpuGuard()).with(+= 1n)',
+    description: 'JS getMut(new CpuGuard()).with(slot => slot.value += 1n)',
+    under: { migration: { expect: 'none lost' } },
+  },
 };
 
-/** The rows `npx percpu race` prints (the gs ones where this build has a gs backend). */
-export const DEFAULT_RACE_ROWS: readonly RaceRowSpec[] = ([
+/**
+ * The backend a row (a checked one: see checkRaceRow) must run on whatever the process's: the one
+ * it names, else the one its method needs under its scenario, if any.
+ */
+export function neededBackend(spec: RaceRowSpec): BackendName | undefined {
+  return spec.backend ?? METHODS[spec.method].under[spec.scenario]?.needs;
+}
+
+/** The default race's rows, whatever this build has; DEFAULT_RACE_ROWS is those it can run. */
+export const ALL_DEFAULT_RACE_ROWS: readonly RaceRowSpec[] = [
   { scenario: 'migration', method: 'gs' },
   { scenario: 'migration', method: 'raw' },
   { scenario: 'migration', method: 'guard' },
@@ -99,8 +147,32 @@ export const DEFAULT_RACE_ROWS: readonly RaceRowSpec[] = ([
   { scenario: 'migration', method: 'js-rmw' },
   { scenario: 'migration', method: 'js-guard' },
   { scenario: 'interrupts', method: 'js-add', backend: 'gs' },
-] satisfies RaceRowSpec[] as RaceRowSpec[]).filter((row) => BACKENDS.includes('gs') || (row.method !== 'gs' && row.backend !== 'gs'));
+];
 
+/** The rows `npx percpu race` prints: ALL_DEFAULT_RACE_ROWS but those that need a backend this build lacks (gs). */
+export const DEFAULT_RACE_ROWS: readonly RaceRowSpec[] = ALL_DEFAULT_RACE_ROWS.filter((row) => {
+  const needs = neededBackend(row);
+  return needs === undefined || BACKENDS.includes(needs);
+});
+
+/**
+ * runRace's numeric options (RaceOptions): each one's default and range, `positive` a number above
+ * `min` and at most `max`, `whole` a whole number from `min` to `max`. `percpu race` reads the same.
+ */
+export const RACE_NUMBERS = {
+  seconds: { default: 0.5, kind: 'positive', min: 0, max: 600 },
+  migrateHz: { default: 1000, kind: 'positive', min: 0, max: 100_000 },
+  irqHz: { default: 1000, kind: 'positive', min: 0, max: 100_000 },
+  threads: { default: 4, kind: 'whole', min: 2, max: MAX_CPUS },
+  windowNs: { default: 1000, kind: 'whole', min: 0, max: 1e7 },
+  minMigrations: { default: 1, kind: 'whole', min: 0, max: 1e9 },
+  minInterrupts: { default: 1, kind: 'whole', min: 0, max: 1e9 },
+  maxSeconds: { default: 60, kind: 'positive', min: 0, max: 3600 },
+} as const satisfies Record<string, { default: number; kind: 'positive' | 'whole'; min: number; max: number }>;
+
+export type RaceNumber = keyof typeof RACE_NUMBERS;
+
+/** runRace's options; each number's default and range are in RACE_NUMBERS. */
 export interface RaceOptions {
   /** Default: DEFAULT_RACE_ROWS. */
   rows?: readonly RaceRowSpec[];
@@ -120,7 +192,7 @@ export interface RaceOptions {
   /**
    * A row runs for `seconds` and then on until the scheduler has made this many swaps (migration
    * rows) and the threads have taken this many interrupts (interrupt rows), for at most
-   * `maxSeconds`. Defaults 1, 1 and 60.
+   * `maxSeconds`. Defaults 1, 1 and 60; the counts at most 1e9.
    */
   minMigrations?: number;
   minInterrupts?: number;
@@ -215,66 +287,77 @@ export function raceOk(result: RaceResult): boolean {
   return result.rows.every((r) => r.ok) && s.checkFailures === 0 && s.violations === 0 && s.strays === 0;
 }
 
-/** A row's method, or a PerCpuTypeError: only METHODS' own keys are methods (not `constructor`). */
-function methodInfo(spec: RaceRowSpec): MethodInfo {
+/**
+ * A row's outcome under its scenario, every field of the row checked: a PerCpuTypeError for a row
+ * that is not an object, an unknown method (only METHODS' own keys are methods, not
+ * `constructor`), scenario or backend, or a method with no exact outcome under the scenario.
+ */
+function outcomeOf(spec: RaceRowSpec): Outcome {
   if (typeof spec !== 'object' || spec === null) throw new PerCpuTypeError('a race row is { scenario, method, backend? }');
-  const { method } = spec;
+  const { method, scenario, backend } = spec;
   if (typeof method !== 'string' || !Object.hasOwn(METHODS, method)) {
     throw new PerCpuTypeError(`unknown race method ${describeThrown(method)} (${RACE_METHODS.join(', ')})`);
   }
-  return METHODS[method];
+  if (!RACE_SCENARIOS.includes(scenario)) {
+    throw new PerCpuTypeError(`unknown race scenario ${describeThrown(scenario)} (${RACE_SCENARIOS.join(', ')})`);
+  }
+  if (backend !== undefined && backend !== 'gs' && backend !== 'generic') {
+    throw new PerCpuTypeError(`a race row's backend is 'gs' or 'generic', not ${describeThrown(backend)}`);
+  }
+  const outcome = METHODS[method].under[scenario];
+  if (outcome === undefined) throw new PerCpuTypeError(`the ${method} race has no exact outcome under ${scenario}`);
+  return outcome;
 }
 
-/** The expectation for a row, or a PerCpuTypeError for a combination with no exact outcome. */
+/** The error for a row on a backend other than the one its method needs under its scenario. */
+function onlyOn(spec: RaceRowSpec, needs: BackendName, backend: BackendName): PerCpuTypeError {
+  return new PerCpuTypeError(`the ${spec.method} race has an exact outcome under ${spec.scenario} on the ${needs} backend only, not on ${backend}`);
+}
+
+/** The expectation for a row on `backend`, or a PerCpuTypeError for a combination with no exact outcome. */
 export function raceExpectation(spec: RaceRowSpec, backend: BackendName): RaceExpectation {
-  const info = methodInfo(spec);
-  if (!RACE_SCENARIOS.includes(spec.scenario)) {
-    throw new PerCpuTypeError(`unknown race scenario ${describeThrown(spec.scenario)} (${RACE_SCENARIOS.join(', ')})`);
-  }
-  if (spec.backend !== undefined && spec.backend !== 'gs' && spec.backend !== 'generic') {
-    throw new PerCpuTypeError(`a race row's backend is 'gs' or 'generic', not ${describeThrown(spec.backend)}`);
-  }
-  if (spec.method === 'js-add' && spec.scenario !== 'migration' && backend === 'gs') return 'none lost';
-  const expected = info.expect[spec.scenario];
-  if (expected === undefined) {
-    throw new PerCpuTypeError(
-      `the ${spec.method} race has no exact outcome under ${spec.scenario}` +
-        (spec.method === 'js-add' ? ' on the generic backend (its ops hold preemption off, not interrupts)' : ''),
-    );
-  }
-  return expected;
+  const { expect, needs } = outcomeOf(spec);
+  if (needs !== undefined && needs !== backend) throw onlyOn(spec, needs, backend);
+  return expect;
 }
 
 /**
- * The backend a row must run on whatever the process's is: the one it names, the gs method's,
- * and gs for JS num().add under interrupts (only there is it exact). Undefined: any backend.
+ * Checks a row: its method, scenario and backend, and that it has an exact outcome (on the backend
+ * it names, if it names one): a PerCpuTypeError if not. Returns the backend it must run on whatever
+ * the process's is (the one it names, or the one its method needs under its scenario), or
+ * undefined for any; a BackendUnavailableError if this build lacks that backend.
  */
-function requiredBackend(spec: RaceRowSpec): BackendName | undefined {
-  const { needs } = methodInfo(spec); // first: it checks that the row is an object
-  return spec.backend ?? needs ?? (spec.method === 'js-add' && spec.scenario !== 'migration' ? 'gs' : undefined);
+export function checkRaceRow(spec: RaceRowSpec): BackendName | undefined {
+  const outcome = outcomeOf(spec);
+  const needs = neededBackend(spec);
+  if (outcome.needs !== undefined && needs !== outcome.needs) throw onlyOn(spec, outcome.needs, needs!);
+  if (needs !== undefined && !BACKENDS.includes(needs)) {
+    throw new BackendUnavailableError(`the ${spec.scenario} ${spec.method} race needs the ${needs} backend, which this build of percpu lacks`);
+  }
+  return needs;
+}
+
+/** The methods with an exact outcome under `scenario` (on `backend`, if given). */
+export function raceMethodsUnder(scenario: RaceScenario, backend?: BackendName): RaceMethod[] {
+  return RACE_METHODS.filter((method) => {
+    const outcome = METHODS[method].under[scenario];
+    return outcome !== undefined && (backend === undefined || outcome.needs === undefined || outcome.needs === backend);
+  });
+}
+
+/** What a method does, in a line: the legend's and `percpu race --help`'s. */
+export function raceMethodDescription(method: RaceMethod): string {
+  return METHODS[method].description;
 }
 
 function rowBackend(spec: RaceRowSpec, here: BackendName): BackendName {
-  return requiredBackend(spec) ?? here;
+  return neededBackend(spec) ?? here;
 }
 
-/**
- * Checks every row before anything is set up or started: its method, scenario and backend, that
- * it has an exact outcome, and that this build has the backend it needs.
- */
+/** Checks every row (checkRaceRow) before anything is set up or started. */
 function checkRows(rows: unknown): readonly RaceRowSpec[] {
   if (!Array.isArray(rows)) throw new PerCpuTypeError('rows must be an array of { scenario, method, backend? }');
-  for (const spec of rows as RaceRowSpec[]) {
-    const needs = requiredBackend(spec);
-    const own = methodInfo(spec).needs;
-    if (own !== undefined && needs !== own) {
-      throw new PerCpuTypeError(`the ${spec.method} method runs on the ${own} backend only: the row ${spec.scenario}:${spec.method}:${String(spec.backend)} names another`);
-    }
-    raceExpectation(spec, needs ?? 'generic'); // a row with no required backend has the same outcome on both
-    if (needs !== undefined && !BACKENDS.includes(needs)) {
-      throw new BackendUnavailableError(`the ${spec.scenario} ${spec.method} race needs the ${needs} backend, which this build of percpu lacks`);
-    }
-  }
+  for (const spec of rows as RaceRowSpec[]) checkRaceRow(spec);
   return rows as RaceRowSpec[];
 }
 
@@ -301,9 +384,16 @@ function track<T extends Int32Array | ChildProcess>(item: T, set: Set<T>): () =>
   return () => set.delete(item);
 }
 
-function positive(name: string, value: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) {
-    throw new PerCpuRangeError(`${name} must be a number above 0 and at most ${max}, got ${String(value)}`);
+/** A numeric option, checked against RACE_NUMBERS: its value, or its default when absent. */
+function numberOption(options: RaceOptions, name: RaceNumber): number {
+  const { default: fallback, kind, min, max } = RACE_NUMBERS[name];
+  const value = options[name] ?? fallback;
+  if (kind === 'positive') {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= min || value > max) {
+      throw new PerCpuRangeError(`${name} must be a number above ${min} and at most ${max}, got ${String(value)}`);
+    }
+  } else if (!Number.isInteger(value) || value < min || value > max) {
+    throw new PerCpuRangeError(`${name} must be a whole number from ${min} to ${max}, got ${String(value)}`);
   }
   return value;
 }
@@ -327,19 +417,11 @@ interface RaceEvents {
 function checkOptions(options: RaceOptions): { resolved: Resolved; specs: readonly RaceRowSpec[]; backend: BackendChoice | undefined } & Pick<RaceOptions, 'onRow' | 'onProgress'> {
   if (typeof options !== 'object' || options === null) throw new PerCpuTypeError('runRace() takes an options object');
   const { rows, backend } = options;
-  const seconds = positive('seconds', options.seconds ?? 0.5, 600);
-  const migrateHz = positive('migrateHz', options.migrateHz ?? 1000, 100_000);
-  const irqHz = positive('irqHz', options.irqHz ?? 1000, 100_000);
-  const threads = positive('threads', options.threads ?? 4, 1024);
-  const windowNs = options.windowNs ?? 1000;
-  const minMigrations = options.minMigrations ?? 1, minInterrupts = options.minInterrupts ?? 1;
-  const maxSeconds = positive('maxSeconds', options.maxSeconds ?? 60, 3600);
-  for (const [name, value] of [['minMigrations', minMigrations], ['minInterrupts', minInterrupts]] as const) {
-    if (!Number.isInteger(value) || value < 0) throw new PerCpuRangeError(`${name} must be a whole number`);
-  }
+  const number = (name: RaceNumber) => numberOption(options, name);
+  const seconds = number('seconds'), migrateHz = number('migrateHz'), irqHz = number('irqHz'), threads = number('threads');
+  const windowNs = number('windowNs'), minMigrations = number('minMigrations'), minInterrupts = number('minInterrupts');
+  const maxSeconds = number('maxSeconds');
   if (maxSeconds < seconds) throw new PerCpuRangeError('maxSeconds must be at least seconds');
-  if (!Number.isInteger(threads) || threads < 2) throw new PerCpuRangeError('threads must be an integer of at least 2');
-  if (!Number.isInteger(windowNs) || windowNs < 0 || windowNs > 1e7) throw new PerCpuRangeError('windowNs must be an integer from 0 to 1e7');
   const onRow = callback<NonNullable<RaceOptions['onRow']>>('onRow', options.onRow);
   const onProgress = callback<NonNullable<RaceOptions['onProgress']>>('onProgress', options.onProgress);
   const specs = checkRows(rows ?? DEFAULT_RACE_ROWS);
@@ -350,6 +432,14 @@ function checkOptions(options: RaceOptions): { resolved: Resolved; specs: readon
     ...(onRow === undefined ? {} : { onRow }),
     ...(onProgress === undefined ? {} : { onProgress }),
   };
+}
+
+/**
+ * The region runRace runs in: the one set up, else one set up now with `threads` CPUs and `backend`
+ * (default: PERCPU_BACKEND, else auto). `percpu race` calls it first to print the backend.
+ */
+export function raceRegion(threads: number, backend?: BackendChoice): RegionInfo {
+  return region() ?? setup({ cpus: threads, ...(backend === undefined ? {} : { backend }) });
 }
 
 /**
@@ -365,7 +455,7 @@ export async function runRace(options: RaceOptions = {}): Promise<RaceResult> {
   // Everything that can be refused is refused before the region is set up: a call that throws changes nothing.
   const { resolved, specs, backend, onRow, onProgress } = checkOptions(options);
   if (schedulerStats().running) throw new ConflictError('runRace starts and stops the scheduler for each row: stop the running scheduler first');
-  const info = region() ?? setup({ cpus: resolved.threads, ...(backend === undefined ? {} : { backend }) });
+  const info = raceRegion(resolved.threads, backend);
   const here = info.backend;
   const total = specs.length;
   const rows: RaceRow[] = [];
@@ -418,7 +508,7 @@ async function raceHere(specs: readonly IndexedSpec[], o: Resolved, backend: Bac
 }
 
 async function runRow(spec: RaceRowSpec, o: Resolved, backend: BackendName, set: CpuSet, cpus: number[]): Promise<RaceRow> {
-  const info = methodInfo(spec);
+  const info = METHODS[spec.method];
   const counter = `percpu.race.${spec.scenario}.${spec.method}`;
   const variable = definePerCpu(counter, 'u64', 0n);
   const before = variable.sum();
@@ -479,18 +569,6 @@ async function runRow(spec: RaceRowSpec, o: Resolved, backend: BackendName, set:
     enough: sawEnough,
     ok: sawEnough && lost >= 0 && (expected === 'none lost' ? lost === 0 && found === issued : lost >= 1),
   };
-}
-
-/** Decodes `percpu race --rows`: a PerCpuTypeError for an item that is not scenario:method[:gs|generic]. */
-export function decodeRows(text: string): RaceRowSpec[] {
-  if (typeof text !== 'string') throw new PerCpuTypeError(`race rows are a string scenario:method[:gs|generic],..., not ${describeThrown(text)}`);
-  return text.split(',').map((item) => {
-    const [scenario, method, backend, ...rest] = item.split(':');
-    if (method === undefined || method === '' || rest.length > 0 || (backend !== undefined && backend !== 'gs' && backend !== 'generic')) {
-      throw new PerCpuTypeError(`a race row is scenario:method[:gs|generic], not '${item}'`);
-    }
-    return { scenario, method, ...(backend ? { backend } : {}) } as RaceRowSpec;
-  });
 }
 
 /**
@@ -643,16 +721,6 @@ export function formatRaceRow(row: RaceRow): string {
   ]);
 }
 
-const METHOD_LEGEND: Record<RaceMethod, string> = {
-  gs: 'native this_cpu_add: add %reg,%gs:(off), one instruction',
-  raw: 'native generic, no guard (raw_cpu_add): this CPU\'s pointer, load, window, store',
-  guard: 'native generic in a CpuGuard (preemption off)',
-  irqsave: 'native generic with interrupts off (local_irq_save)',
-  'js-add': 'JS num().add(1n) (gs: one instruction; generic: the addon holds preemption off)',
-  'js-rmw': 'JS thisCpu(), then readRemote() and writeRemote(), no guard',
-  'js-guard': 'JS getMut(new CpuGuard()).with(slot => slot.value += 1n)',
-};
-
 /** What the columns and the methods of `rows` mean, a line each (at most 100 columns). */
 export function formatRaceLegend(rows: readonly Pick<RaceRowSpec, 'method'>[]): string {
   const methods = RACE_METHODS.filter((m) => rows.some((r) => r.method === m));
@@ -660,7 +728,7 @@ export function formatRaceLegend(rows: readonly Pick<RaceRowSpec, 'method'>[]): 
     'issued: updates made; found: their sum over CPUs; lost: issued - found; swaps: migrations made;',
     'skipped: swaps declined (a thread held preemption off); irqs: interrupts taken.',
     'result: ok, FAILED (not as expected), TOO FEW (fewer swaps or interrupts than asked for).',
-    ...methods.map((m) => `${m.padEnd(9)} ${METHOD_LEGEND[m]}`),
+    ...methods.map((m) => `${m.padEnd(9)} ${raceMethodDescription(m)}`),
   ].join('\n');
 }
 
