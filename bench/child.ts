@@ -64,8 +64,7 @@ function plan(backend: Backend, primary: boolean, cpus: number, callPathOnly: bo
   });
   const js = JS_METHODS.filter((m) => m !== 'emptyFast' || fastFloor !== null).map((m) => e('js', m, ends(cpus)));
   const experiments = EXPERIMENTS.map((m) => e('experiment', m, [1]));
-  if (callPathOnly) return [...js, ...experiments];
-  if (!primary) return [...js, ...experiments];
+  if (callPathOnly || !primary) return [...js, ...experiments];
   const native: Entry[] = [
     e('native', 'empty', ends(cpus)),
     ...(backend === 'gs' ? [e('native', 'gs', upTo(cpus))] : []),

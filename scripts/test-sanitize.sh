@@ -10,9 +10,9 @@
 # ASan and LSan reports go to .sanitize/logs/ (one file per process), UBSan's to stderr. An ASan
 # or UBSan error aborts its process, so a test (or mocha itself) fails as on a crash. Leak
 # detection stays on at every process's exit, without changing its exit status (exitcode=0);
-# afterwards scripts/check-sanitizer-logs.js fails the run on any ASan error and on any leak with
-# a frame in percpu (node's and V8's own leaks at exit are ignored); scripts/lsan.supp lists the
-# known percpu ones. Arguments go to mocha.
+# afterwards scripts/check-sanitizer-logs.js fails the run on any ASan error, on any leak with a
+# frame in percpu (node's and V8's own leaks at exit are ignored; scripts/lsan.supp lists the
+# known percpu ones) and on any leak scan that died. Arguments go to mocha.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD

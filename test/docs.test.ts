@@ -16,39 +16,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { checkExcerpt, excerptOf, fencedBlocks, type Block } from './markdown';
 
 const ROOT = path.join(__dirname, '..', '..');
 const CODE = new Set(['js', 'mjs', 'cjs', 'ts', 'mts', 'cts', 'javascript', 'typescript', 'sh', 'bash', 'shell']);
-
-export interface Block {
-  doc: string;
-  line: number;
-  language: string;
-  tokens: Map<string, string | true>;
-  text: string;
-}
-
-/** The fenced blocks of a markdown text, with their info-string tokens (`key=value` or flags). */
-export function fencedBlocks(doc: string, markdown: string): Block[] {
-  const blocks: Block[] = [];
-  const lines = markdown.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const open = /^(```+)\s*(\S*)\s*(.*)$/.exec(lines[i]!);
-    if (open === null) continue;
-    const fence = open[1]!;
-    const tokens = new Map<string, string | true>();
-    for (const token of open[3]!.split(/\s+/).filter(Boolean)) {
-      const eq = token.indexOf('=');
-      tokens.set(eq < 0 ? token : token.slice(0, eq), eq < 0 ? true : token.slice(eq + 1));
-    }
-    const body: string[] = [];
-    let j = i + 1;
-    for (; j < lines.length && !lines[j]!.startsWith(fence); j++) body.push(lines[j]!);
-    blocks.push({ doc, line: i + 1, language: open[2]!, tokens, text: `${body.join('\n')}\n` });
-    i = j;
-  }
-  return blocks;
-}
 
 export interface Example {
   doc: string;
@@ -75,12 +46,6 @@ export function examplesOf(blocks: Block[]): Example[] {
     } else assert.fail(`${block.doc}:${block.line}: an example block needs file=, run or output`);
   }
   return [...examples.values()];
-}
-
-/** The examples/ file a block quotes (its first line is `// examples/...`), or null. */
-function excerptOf(block: Block): string | null {
-  const first = /^\/\/ (examples\/\S+)$/.exec(block.text.split('\n')[0]!);
-  return first !== null && fs.existsSync(path.join(ROOT, first[1]!)) ? first[1]! : null;
 }
 
 /** README.md and every docs/*.md (not the generated API docs). */
@@ -164,16 +129,7 @@ describe('the documentation: code that claims to run, runs', function () {
     it(`${doc}: every js/ts/sh block is part of a runnable example, an excerpt of examples/, or marked a fragment`, function () {
       const unmarked = blocks.filter((b) => CODE.has(b.language) && !b.tokens.has('example') && !b.tokens.has('fragment') && excerptOf(b) === null);
       assert.deepEqual(unmarked.map((b) => `${doc}:${b.line}`), []);
-      for (const block of blocks.filter((b) => CODE.has(b.language) && excerptOf(b) !== null)) {
-        const file = excerptOf(block)!;
-        const lines = fs.readFileSync(path.join(ROOT, file), 'utf8').split('\n');
-        let at = 0;
-        for (const line of block.text.trimEnd().split('\n').slice(1)) {
-          const found = lines.indexOf(line, at);
-          assert.ok(found >= 0, `${doc}:${block.line}: ${file} has no line, after line ${at}, reading: ${line}`);
-          at = found + 1;
-        }
-      }
+      for (const block of blocks.filter((b) => CODE.has(b.language) && excerptOf(b) !== null)) checkExcerpt(block);
     });
 
     for (const example of examplesOf(blocks)) {

@@ -1,7 +1,8 @@
 /**
  * Proof that optimized code takes num()'s fast C functions (V8 fast API calls), run in a child
- * process with --allow-natives-syntax by test/fast-path.test.ts (and by bench/node-lines.ts under
- * each Node line). On the backend of PERCPU_BACKEND, for every (type, op):
+ * process with --allow-natives-syntax by test/fast-path.test.ts (and by
+ * test/package/fast-path-lines.test.ts under each Node line, with the prebuilt accelerators). On
+ * the backend of PERCPU_BACKEND, for every (type, op):
  *   - a loop of its own around `v.num().op(...)` is optimized by TurboFan (%OptimizeFunctionOnNextCall)
  *     before it runs the calls measured (so no other tier, no on-stack replacement, is involved);
  *   - CALLS valid calls from it: the count of slow-path entries (slowPathCalls()) must not move
@@ -189,9 +190,17 @@ export function expectedFastOps(v8: string): Record<string, string[]> {
   return Object.fromEntries(NUMERIC_TYPES.map((type) => [type, line === 1103 ? [] : [...NUMERIC_OPS]]));
 }
 
-/** Checks a child's report: every row optimized, exact, on the fast path where it has a fast C function, and the errors the Node-API path's. */
-export function checkReport(report: FastPathReport): void {
+/**
+ * Checks a child's report: the rows with a fast C function exactly those of its V8 line
+ * (expectedFastOps), every row optimized, exact, on the fast path where it has a fast C function,
+ * and the errors the Node-API path's. Returns the rows with a fast C function ("u32.add"...).
+ */
+export function checkReport(report: FastPathReport): string[] {
   assert.equal(report.rows.length, NUMERIC_TYPES.length * NUMERIC_OPS.length);
+  // The others (all of them on V8 11.3) run as the accelerator's V8 API functions.
+  const fast = expectedFastOps(report.v8);
+  const fastRows = report.rows.filter((r) => r.fastC).map((r) => `${r.type}.${r.op}`);
+  assert.deepEqual(fastRows, NUMERIC_TYPES.flatMap((type) => fast[type]!.map((op) => `${type}.${op}`)), `${report.node}: the rows with a fast C function`);
   for (const row of report.rows) {
     const what = `${report.node} ${report.backend} ${row.type}.${row.op}`;
     assert.equal(row.optimized, true, `${what}: the call site was not (or no longer) optimized by TurboFan`);
@@ -207,6 +216,7 @@ export function checkReport(report: FastPathReport): void {
     }
     assert.equal(row.caughtInside, CAUGHT_CALLS, `${what}: a try/catch in the optimized caller caught ${row.caughtInside} of ${CAUGHT_CALLS} errors`);
   }
+  return fastRows;
 }
 
 function main(): void {

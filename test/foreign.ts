@@ -55,16 +55,14 @@ export function loadSecondCopy(file: string, cpus: number): NativeAddon {
   return copy;
 }
 
-let secondCopy: NativeAddon | undefined;
-
-/** A second copy of the binding for this process (see copyOfBinding and loadSecondCopy). */
+/** A second copy of the binding, loaded in this thread (see copyOfBinding and loadSecondCopy); its file is removed once loaded. */
 export function secondCopyOfPercpu(cpus: number): NativeAddon {
-  if (secondCopy === undefined) {
-    const { file, dir } = copyOfBinding();
-    secondCopy = loadSecondCopy(file, cpus);
+  const { file, dir } = copyOfBinding();
+  try {
+    return loadSecondCopy(file, cpus);
+  } finally {
     fs.rmSync(dir, { recursive: true, force: true }); // loaded: the file is no longer needed
   }
-  return secondCopy;
 }
 
 /** The prototype of this copy's native handle class, whose methods and accessors are the entry points to try. */

@@ -8,36 +8,26 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { checkExcerpt, fencedBlocks, linesOf } from './markdown';
 
 const ROOT = path.join(__dirname, '..', '..');
 const DOC = fs.readFileSync(path.join(ROOT, 'docs', 'metrics.md'), 'utf8');
 
-/** The fenced blocks of the page: their language and lines. */
-function blocks(markdown: string): { lang: string; lines: string[] }[] {
-  return [...markdown.matchAll(/^```(\w*)[^\n]*\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1]!, lines: m[2]!.replace(/\n$/, '').split('\n') }));
-}
+const BLOCKS = fencedBlocks('docs/metrics.md', DOC);
 
 describe('docs/metrics.md', function () {
   it('each code block naming an example file is that file, line for line, in order', function () {
-    const quoted = blocks(DOC).filter((b) => b.lang === 'ts' && /^\/\/ examples\//.test(b.lines[0]!));
+    const quoted = BLOCKS.filter((b) => b.language === 'ts' && /^\/\/ examples\//.test(b.text));
     assert.deepEqual(
-      quoted.map((b) => b.lines[0]),
+      quoted.map((b) => linesOf(b)[0]),
       ['// examples/http-metrics/metrics.ts', '// examples/http-metrics/server.ts', '// examples/http-metrics/main.ts'],
     );
-    for (const { lines } of quoted) {
-      const file = fs.readFileSync(path.join(ROOT, lines[0]!.slice(3)), 'utf8').split('\n');
-      let at = 0;
-      for (const line of lines.slice(1)) {
-        const found = file.indexOf(line, at);
-        assert.ok(found >= 0, `${lines[0]!.slice(3)} has no line, after line ${at}, reading: ${line}`);
-        at = found + 1;
-      }
-    }
+    for (const block of quoted) checkExcerpt(block);
   });
 
   it("the /metrics output shown is the example's after 100 requests (run in its own process)", async function () {
     this.timeout(60_000);
-    const shown = blocks(DOC).find((b) => b.lang === 'text' && b.lines[0] === '# HELP http_requests_total HTTP requests served')!.lines;
+    const shown = linesOf(BLOCKS.find((b) => b.language === 'text' && linesOf(b)[0] === '# HELP http_requests_total HTTP requests served')!);
     const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'examples', 'http-metrics', 'main.js'), '4'], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     let scraped: string[];

@@ -1284,17 +1284,23 @@ export class Engine {
         return plain(`tasks(${fmt(module)})`, () => lib.tasks(module as string), ['type']);
       }
       case 'CpuSet.start with bad options': {
-        const options = pick<unknown>([
-          { mainThread: 'no' },
-          { workerOptions: null },
-          { workerOptions: { workerData: 1 } },
-          { workerOptions: { execArgv: [1] } },
-          { workerOptions: { env: { A: 1 } } },
-          { workerOptions: { resourceLimits: { maxOldGenerationSizeMb: NaN } } },
-          { workerOptions: { resourceLimits: { stackSizeMb: -1 } } },
+        // Each with what CpuSet.#check (lib/cpus/cpuset.ts) refuses it with, when this thread is
+        // not bound to a CPU other than 0.
+        const [options, kind] = pick<[object, ErrorKind]>([
+          [{ mainThread: 'no' }, 'type'],
+          [{ workerOptions: null }, 'type'],
+          [{ workerOptions: { workerData: 1 } }, 'type'],
+          [{ workerOptions: { execArgv: [1] } }, 'type'],
+          [{ workerOptions: { env: { A: 1 } } }, 'type'],
+          [{ workerOptions: { resourceLimits: { maxOldGenerationSizeMb: NaN } } }, 'type'],
+          [{ workerOptions: { resourceLimits: { stackSizeMb: -1 } } }, 'range'],
         ]);
-        // A thread bound to a CPU other than 0 is refused first, with a PerCpuRangeError.
-        return this.#attemptAsync('throwing', line(`CpuSet.start(${fmt(options)})`), () => lib.CpuSet.start(options as never), ['type', 'range']);
+        // A mainThread that is no boolean is refused first; then, with mainThread true (the
+        // default), a thread bound to a CPU other than 0, with a PerCpuRangeError, before the
+        // worker options are looked at.
+        const mainThread = (options as { mainThread?: unknown }).mainThread ?? true;
+        const refused: ErrorKind = mainThread === true && this.#cpu !== null && this.#cpu > 0 ? 'range' : kind;
+        return this.#attemptAsync('throwing', line(`CpuSet.start(${fmt(options)})`), () => lib.CpuSet.start(options as never), [refused]);
       }
     }
   }

@@ -18,7 +18,6 @@ export interface HostileSetters {
   /** Setter runs in all (the fuzzer's own code meets them too), to show they are armed. */
   runs: number;
   readonly names: readonly string[];
-  uninstall(): void;
 }
 
 /** The names percpu's results use, read from the results themselves (before anything is installed). */
@@ -46,10 +45,6 @@ export function installHostileSetters(): HostileSetters {
     hits: 0,
     runs: 0,
     names,
-    uninstall() {
-      for (const name of names) delete (Object.prototype as Record<string, unknown>)[name];
-      for (const index of INDICES) delete (Array.prototype as unknown as Record<string, unknown>)[index];
-    },
   };
   const install = (target: object, name: string) =>
     Object.defineProperty(target, name, {

@@ -9,7 +9,7 @@
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import { checkReport, expectedFastOps, type FastPathReport } from '../fast-path-child';
+import { checkReport, type FastPathReport } from '../fast-path-child';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const CHILD = path.join(ROOT, 'dist', 'test', 'fast-path-child.js');
@@ -41,10 +41,7 @@ describe('fast path on every Node line, with the prebuilt accelerators', functio
         assert.equal(report.node, `v${line.version}`);
         assert.equal(report.backend, backend);
         assert.equal(report.reason, `the accelerator for Node ${line.version} (ABI ${line.abi}, V8 ${report.v8.replace(/-.*/, '')})`);
-        checkReport(report);
-        const fast = expectedFastOps(report.v8);
-        const fastRows = report.rows.filter((r) => r.fastC).map((r) => `${r.type}.${r.op}`);
-        assert.deepEqual(fastRows, Object.entries(fast).flatMap(([type, ops]) => ops.map((op) => `${type}.${op}`)));
+        const fastRows = checkReport(report); // with the rows that have a fast C function: expectedFastOps(report.v8)
         console.log(`        V8 ${report.v8}: ${fastRows.length} of ${report.rows.length} (type, op) pairs with a fast C function`);
       });
     }
