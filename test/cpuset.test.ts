@@ -407,6 +407,10 @@ describe('CpuSet', function () {
         await withCpuSet(TEST_CPUS, { mainThread: false }, async (set) => {
           assert.equal(set.cpus, TEST_CPUS);
           assert.equal(set.mainThread, false);
+          // Tasks are routed by cpus and mainThread: they stay what the set started with.
+          assert.throws(() => Object.assign(set, { mainThread: true }), TypeError);
+          assert.throws(() => Object.assign(set, { cpus: TEST_CPUS + 1 }), TypeError);
+          assert.deepEqual([set.cpus, set.mainThread], [TEST_CPUS, false]);
           assert.equal(thisCpu(), null);
           assert.deepEqual(await set.onEachCpu(taskOf('whoAmI')), [0, 1, 2, 3]);
           const views = await set.onEachCpu(taskOf('threadView'), []);

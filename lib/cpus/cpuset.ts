@@ -288,7 +288,7 @@ export class CpuSet implements AsyncDisposable {
   readonly mainThread: boolean;
   /** The worker CPUs, from CPU `#firstWorker` on. */
   readonly #workers: WorkerCpu[];
-  /** 1, or 0 with `mainThread: false`: private, so that no assignment to the public `mainThread` can misroute a task. */
+  /** 1, or 0 with `mainThread: false`. */
   readonly #firstWorker: number;
   readonly #boundHere: boolean;
   #cpu0Queue: Promise<unknown> = Promise.resolve();
@@ -303,6 +303,7 @@ export class CpuSet implements AsyncDisposable {
     this.#workers = workers;
     this.#firstWorker = mainThread ? 1 : 0;
     this.#boundHere = boundHere;
+    Object.freeze(this); // cpus and mainThread stay what the set was started with: tasks are routed by them
   }
 
   /**
